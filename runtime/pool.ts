@@ -1,0 +1,163 @@
+/**
+ * A warm pool of one-shot worker processes (DESIGN.md "Forward security and wiping"): each worker
+ * starts, loads what it needs, says it is ready, serves exactly one request and exits, so no
+ * request's plaintext outlives its process. The pool keeps `size` workers started ahead of time
+ * so a request never waits for a process to boot, and replaces each one as it is handed out.
+ */
+import { frame, FrameReader } from "./frames.ts";
+
+/** The first frame every worker sends once it can take a request. */
+export const READY = new TextEncoder().encode("ready");
+
+export interface WorkerHandle {
+  readonly pid: number;
+  send(payload: Uint8Array): Promise<void>;
+  /** The worker's next frame, or null once it closed its output. */
+  next(): Promise<Uint8Array | null>;
+  kill(): void;
+  readonly exited: Promise<Deno.CommandStatus>;
+}
+
+export interface PoolOptions {
+  size: number;
+  /** Builds the command that starts one worker (stdin and stdout are piped by the pool). */
+  command: () => Deno.Command;
+  /** How long a starting worker may take to say it is ready before it is killed. */
+  readyTimeoutMs?: number;
+  /** Consecutive start failures after which waiting requests are failed instead of held. */
+  maxStartFailures?: number;
+}
+
+export class PoolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PoolError";
+  }
+}
+
+function start(command: Deno.Command): WorkerHandle {
+  const child = command.spawn();
+  const writer = child.stdin.getWriter();
+  const reader = new FrameReader(child.stdout);
+  return {
+    pid: child.pid,
+    send: (payload) => writer.write(frame(payload)),
+    next: () => reader.next(),
+    kill: () => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    },
+    exited: child.status,
+  };
+}
+
+export class WorkerPool {
+  readonly #options: Required<PoolOptions>;
+  readonly #ready: WorkerHandle[] = [];
+  readonly #waiters: { resolve: (w: WorkerHandle) => void; reject: (e: Error) => void }[] = [];
+  readonly #live = new Set<WorkerHandle>();
+  #starting = 0;
+  #failures = 0;
+  #closed = false;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(options: PoolOptions) {
+    if (!Number.isInteger(options.size) || options.size < 1) {
+      throw new PoolError(`pool size must be a positive integer, not ${options.size}`);
+    }
+    this.#options = { readyTimeoutMs: 30_000, maxStartFailures: 5, ...options };
+    this.#refill();
+  }
+
+  /** Process ids of every worker alive now (tests scan their memory). */
+  pids(): number[] {
+    return [...this.#live].map((w) => w.pid);
+  }
+
+  /** A ready worker, now owned by the caller, who must let it finish or kill it. */
+  acquire(): Promise<WorkerHandle> {
+    if (this.#closed) return Promise.reject(new PoolError("pool is closed"));
+    const worker = this.#ready.shift();
+    this.#refill();
+    if (worker) return Promise.resolve(worker);
+    if (this.#failures >= this.#options.maxStartFailures) {
+      return Promise.reject(new PoolError(`workers fail to start (${this.#failures} in a row)`));
+    }
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** Waits until `size` workers are ready (start-up), or fails if they cannot start. */
+  async warm(): Promise<void> {
+    const held: WorkerHandle[] = [];
+    try {
+      for (let i = 0; i < this.#options.size; i++) held.push(await this.acquire());
+    } finally {
+      this.#ready.unshift(...held);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retry);
+    for (const w of this.#waiters.splice(0)) w.reject(new PoolError("pool is closed"));
+    const live = [...this.#live];
+    for (const w of live) w.kill();
+    await Promise.allSettled(live.map((w) => w.exited));
+  }
+
+  #refill(): void {
+    while (!this.#closed && this.#ready.length + this.#starting < this.#options.size) {
+      this.#starting++;
+      this.#spawnOne().finally(() => this.#starting--);
+    }
+  }
+
+  async #spawnOne(): Promise<void> {
+    let worker: WorkerHandle;
+    try {
+      worker = start(this.#options.command());
+    } catch (e) {
+      this.#startFailed(e instanceof Error ? e.message : String(e));
+      return;
+    }
+    this.#live.add(worker);
+    worker.exited.then(() => this.#live.delete(worker));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), this.#options.readyTimeoutMs);
+    });
+    let first: Uint8Array | null;
+    try {
+      first = await Promise.race([worker.next(), timeout]);
+    } catch {
+      first = null;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!first || first.length !== READY.length || !first.every((b, i) => b === READY[i])) {
+      worker.kill();
+      this.#startFailed("a worker exited or timed out before it was ready");
+      return;
+    }
+    this.#failures = 0;
+    if (this.#closed) return worker.kill();
+    const waiter = this.#waiters.shift();
+    if (waiter) {
+      waiter.resolve(worker);
+      queueMicrotask(() => this.#refill());
+    } else this.#ready.push(worker);
+  }
+
+  #startFailed(why: string): void {
+    this.#failures++;
+    if (this.#failures >= this.#options.maxStartFailures) {
+      for (const w of this.#waiters.splice(0)) {
+        w.reject(new PoolError(`workers fail to start (${this.#failures} in a row): ${why}`));
+      }
+    }
+    // Keep trying, backing off so a broken worker binary does not spin the CPU.
+    clearTimeout(this.#retry);
+    this.#retry = setTimeout(() => this.#refill(), Math.min(5_000, 100 * 2 ** this.#failures));
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The root of model/'s typed errors. Each failure family has its own subclass and every error a
+ * stable `code`, so the runtime, the CLI and tests can tell bad input from a broken model folder
+ * without matching on message text. Messages are one human sentence; they never quote the input's
+ * text (it is private request plaintext), only sizes, counts, field names and line numbers.
+ */
+export class ModelError extends Error {
+  constructor(
+    /** Stable, machine-readable reason, e.g. `empty-input`, `input-too-long`, `bad-model`. */
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Codes of {@link InputError}. */
+export type InputErrorCode =
+  /** nothing to summarise: no text, no messages, or only whitespace */
+  | "empty-input"
+  /** more characters or units than the summariser accepts (see `SummarizeOptions.limits`) */
+  | "input-too-long"
+  /** the input has the wrong shape: not a string or a list of `{from, text}`, a bad field */
+  | "bad-input";
+
+/** The request itself is unusable; the model is fine and the next request may succeed. */
+export class InputError extends ModelError {
+  constructor(override readonly code: InputErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+/** Codes of {@link ModelUnavailableError}. */
+export type UnavailableCode = /** the asked-for model kind has no implementation in this build */
+  "model-unavailable";
+
+/** A model that cannot be used at all (not a per-request failure). */
+export class ModelUnavailableError extends ModelError {
+  constructor(override readonly code: UnavailableCode, message: string) {
+    super(code, message);
+  }
+}

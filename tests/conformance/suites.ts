@@ -16,7 +16,7 @@ export const SUITES: Record<string, Loader> = {
   wycheproof: notBuilt(2),
   snp: notBuilt(3),
   tdx: notBuilt(3),
-  measure: notBuilt(7),
+  measure: () => import("./measure.ts").then((m) => m.default),
   privacypass: notBuilt(6),
   oprf: notBuilt(6),
   tlog: notBuilt(6),

@@ -7,7 +7,9 @@ import { SUITES } from "./suites.ts";
 import { vectorPath } from "../vectors.ts";
 
 /** [suite, path under the shared vectors]; a suite joins this list when it is built. */
-const RUNS: [string, string][] = [];
+const RUNS: [string, string][] = [
+  ["tlog", "protocols/transparency"],
+];
 
 for (const [suite, path] of RUNS) {
   Deno.test(`conformance ${suite} ${path}`, async () => {

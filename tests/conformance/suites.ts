@@ -19,5 +19,5 @@ export const SUITES: Record<string, Loader> = {
   measure: () => import("./measure.ts").then((m) => m.default),
   privacypass: notBuilt(6),
   oprf: notBuilt(6),
-  tlog: notBuilt(6),
+  tlog: () => import("./tlog.ts").then((m) => m.default),
 };

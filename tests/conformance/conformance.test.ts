@@ -9,6 +9,7 @@ import { vectorPath } from "../vectors.ts";
 /** [suite, path under the shared vectors]; a suite joins this list when it is built. */
 const RUNS: [string, string][] = [
   ["tlog", "protocols/transparency"],
+  ["bhttp", "protocols/bhttp"],
 ];
 
 for (const [suite, path] of RUNS) {

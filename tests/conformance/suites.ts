@@ -12,7 +12,7 @@ const notBuilt = (issue: number): Loader => () =>
 export const SUITES: Record<string, Loader> = {
   hpke: notBuilt(2),
   ohttp: notBuilt(2),
-  bhttp: notBuilt(2),
+  bhttp: () => import("./bhttp.ts").then((m) => m.default),
   wycheproof: notBuilt(2),
   snp: notBuilt(3),
   tdx: notBuilt(3),

@@ -66,6 +66,18 @@ export async function checkAsync(
   }
 }
 
+/**
+ * The vectors files a suite runs on `path`: the file itself, or each file that a folder's
+ * manifest.json lists (`files[].file`), in the manifest's order.
+ */
+export function vectorFiles(path: string): string[] {
+  if (path.endsWith("/manifest.json")) path = path.slice(0, -"/manifest.json".length);
+  if (!Deno.statSync(path).isDirectory) return [path];
+  const manifest = readJson(`${path}/manifest.json`) as { files?: { file: string }[] };
+  if (!Array.isArray(manifest.files)) throw new Error(`${path}/manifest.json lists no files`);
+  return manifest.files.map((f) => `${path}/${f.file}`);
+}
+
 /** Reads and parses a JSON file with an error that names the file. */
 export function readJson(path: string): unknown {
   let text: string;

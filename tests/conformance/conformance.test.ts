@@ -10,6 +10,7 @@ import { vectorPath } from "../vectors.ts";
 const RUNS: [string, string][] = [
   ["tlog", "protocols/transparency"],
   ["bhttp", "protocols/bhttp"],
+  ["hpke", "protocols/hpke"],
 ];
 
 for (const [suite, path] of RUNS) {

@@ -10,7 +10,7 @@ const notBuilt = (issue: number): Loader => () =>
   Promise.reject(new Error(`not built yet (issue ${issue})`));
 
 export const SUITES: Record<string, Loader> = {
-  hpke: notBuilt(2),
+  hpke: () => import("./hpke.ts").then((m) => m.default),
   ohttp: notBuilt(2),
   bhttp: () => import("./bhttp.ts").then((m) => m.default),
   wycheproof: notBuilt(2),

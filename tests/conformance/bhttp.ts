@@ -15,7 +15,7 @@ import {
   type Field,
 } from "../../protocol/bhttp.ts";
 import { fromHex, toHex } from "../../protocol/bytes.ts";
-import { type CaseResult, check, readJson, type Suite } from "./harness.ts";
+import { type CaseResult, check, readJson, type Suite, vectorFiles } from "./harness.ts";
 import { isDeepStrictEqual } from "node:util";
 
 interface Expected {
@@ -141,12 +141,7 @@ function notATruncationOf(
 }
 
 const suite: Suite = function* (path: string) {
-  const files = Deno.statSync(path).isDirectory
-    ? (readJson(`${path}/manifest.json`) as { files: { file: string }[] }).files.map((f) =>
-      `${path}/${f.file}`
-    )
-    : [path];
-  for (const file of files) {
+  for (const file of vectorFiles(path)) {
     const { cases } = readJson(file) as { cases?: Case[] };
     if (!Array.isArray(cases)) throw new Error(`${file} has no "cases" list`);
     const name = file.slice(file.lastIndexOf("/") + 1);

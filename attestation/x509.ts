@@ -754,6 +754,37 @@ export async function verifySignature(
   return ok;
 }
 
+/**
+ * Whether a raw r‖s ECDSA `signature` (big-endian, as Intel's quote and PCS formats carry it,
+ * not DER) over `data` verifies with `issuer`'s EC key. Positive results are cached by the
+ * SHA-256 of signature and data, like `verifySignature`'s.
+ */
+export async function verifyRawEcdsa(
+  data: Uint8Array,
+  signature: Uint8Array,
+  issuer: Certificate,
+  hash: Hash = "SHA-256",
+): Promise<boolean> {
+  const key = issuer.publicKey;
+  if (key.kind !== "ec" || signature.length !== (key.curve === "P-256" ? 64 : 96)) return false;
+  const memo = `${createHash("sha256").update(signature).update(data).digest("hex")}<${issuer.id}`;
+  if (verified.get(memo)) return true;
+  const alg: SignatureAlgorithm = { kind: "ecdsa", hash };
+  let ok: boolean;
+  try {
+    ok = await crypto.subtle.verify(
+      { name: "ECDSA", hash },
+      await cryptoKey(issuer, alg),
+      signature as BufferSource,
+      data as BufferSource,
+    );
+  } catch {
+    ok = false;
+  }
+  if (ok) verified.set(memo, true);
+  return ok;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Chains
 

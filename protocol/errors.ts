@@ -14,5 +14,9 @@ export class ProtocolError extends Error {
   ) {
     super(offset === undefined ? message : `${message} (at byte ${offset})`);
     this.name = new.target.name;
+    this.detail = message;
   }
+
+  /** The message without the offset, for a codec that wraps this error in one of its own. */
+  readonly detail: string;
 }

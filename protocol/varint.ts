@@ -25,16 +25,7 @@
 import { ProtocolError } from "./errors.ts";
 
 /** A varint that cannot be decoded or encoded; `offset` is where its first byte is (or would be). */
-export class VarintError extends ProtocolError {
-  constructor(
-    code: string,
-    /** The message without the offset, for codecs that wrap it in their own error. */
-    readonly detail: string,
-    offset?: number,
-  ) {
-    super(code, detail, offset);
-  }
-}
+export class VarintError extends ProtocolError {}
 
 /** The widths RFC 9000 §16 allows. */
 export type VarintSize = 1 | 2 | 4 | 8;

@@ -11,6 +11,7 @@ const RUNS: [string, string][] = [
   ["tlog", "protocols/transparency"],
   ["bhttp", "protocols/bhttp"],
   ["hpke", "protocols/hpke"],
+  ["ohttp", "protocols/ohttp"],
 ];
 
 for (const [suite, path] of RUNS) {

@@ -11,7 +11,7 @@ const notBuilt = (issue: number): Loader => () =>
 
 export const SUITES: Record<string, Loader> = {
   hpke: () => import("./hpke.ts").then((m) => m.default),
-  ohttp: notBuilt(2),
+  ohttp: () => import("./ohttp.ts").then((m) => m.default),
   bhttp: () => import("./bhttp.ts").then((m) => m.default),
   wycheproof: notBuilt(2),
   snp: notBuilt(3),

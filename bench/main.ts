@@ -7,7 +7,9 @@ import { machine, printReport, type Report } from "./harness.ts";
 /** A suite measures and returns its results and ratios; the harness adds the machine. */
 export type BenchSuite = () => Promise<Omit<Report, "machine" | "suite">>;
 
-const SUITES: Record<string, () => Promise<BenchSuite>> = {};
+const SUITES: Record<string, () => Promise<BenchSuite>> = {
+  quality: () => import("./quality.ts").then((m) => m.default),
+};
 
 function usage(): string {
   return `usage: deno task bench [${Object.keys(SUITES).join("|")}] [--json FILE]`;

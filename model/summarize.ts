@@ -22,7 +22,12 @@
  * the runtime runs this in a one-shot worker process that exits after one request.
  */
 import { InputError, ModelUnavailableError } from "./errors.ts";
-import { ExtractiveModel, type SessionOptions } from "./extractive.ts";
+import {
+  EXTRACTIVE_DEFAULTS,
+  type ExtractiveConfig,
+  ExtractiveModel,
+  type SessionOptions,
+} from "./extractive.ts";
 import {
   formatUnit,
   fromMessages,
@@ -43,7 +48,10 @@ export interface SummarizeOptions {
   format?: "auto" | "prose" | "dialogue";
   /** Units to pick (default 3); never all of them when the input has two or more. */
   count?: number;
-  /** A message longer than this many characters is split into sentences (default 280). */
+  /**
+   * A message longer than this many characters is split into sentences (default 600: a few
+   * paragraphs, such as a pasted e-mail; chat messages stay whole). A lone message always is.
+   */
   splitLongerThan?: number;
   /** Most characters of text accepted (default 262 144). */
   maxChars?: number;
@@ -84,6 +92,8 @@ export interface Summarizer {
 export interface LoadOptions extends SessionOptions {
   /** An Optimum seq2seq export folder; absent: the extractive model. */
   model?: string;
+  /** Overrides of the extractive model's tuned defaults (for experiments and ablations). */
+  extractive?: Partial<ExtractiveConfig>;
 }
 
 export async function loadSummarizer(options: LoadOptions = {}): Promise<Summarizer> {
@@ -93,7 +103,10 @@ export async function loadSummarizer(options: LoadOptions = {}): Promise<Summari
       `cannot load ${options.model}: seq2seq model folders are not supported by this build yet`,
     );
   }
-  const model = await ExtractiveModel.load(undefined, options);
+  const model = await ExtractiveModel.load(
+    { ...EXTRACTIVE_DEFAULTS, ...options.extractive },
+    options,
+  );
   return {
     kind: "extractive",
     summarize: (input, opts) => extract(model, input, opts),
@@ -103,12 +116,12 @@ export async function loadSummarizer(options: LoadOptions = {}): Promise<Summari
 
 const loaded = new Map<string, Promise<Summarizer>>();
 
-/** Summarises with this process's summariser for `options.model`, loaded once and kept. */
+/** Summarises with this process's summariser for these load options, loaded once and kept. */
 export function summarize(
   input: SummarizeInput,
   options: SummarizeOptions & LoadOptions = {},
 ): Promise<Summary> {
-  const key = options.model ?? "";
+  const key = JSON.stringify([options.model, options.extractive, options.threads]);
   let summarizer = loaded.get(key);
   if (!summarizer) {
     summarizer = loadSummarizer(options);
@@ -154,7 +167,7 @@ async function extract(
   const {
     format = "auto",
     count = 3,
-    splitLongerThan = 280,
+    splitLongerThan = 600,
     maxChars = LIMITS.maxChars,
     maxUnits = LIMITS.maxUnits,
     overflow = "refuse",

@@ -70,6 +70,12 @@ Deno.test("summarize on a dialogue string, prose, bare strings and short inputs"
     assert.equal(bare.units.length, 1, "never all units of a two-unit input");
     assert.ok(!bare.text.includes(":"));
 
+    // A lone message is summarised by its own sentences, keeping its speaker.
+    const lone = await s.summarize([{ from: "Ann", text: prose }], { count: 1 });
+    assert.equal(lone.total, 4);
+    assert.equal(lone.units[0].speaker, "Ann");
+    assert.ok(lone.text.startsWith("Ann: ") && lone.text.length < prose.length);
+
     const one = await s.summarize("Just one sentence.");
     assert.deepEqual([one.text, one.total], ["Just one sentence.", 1]);
 

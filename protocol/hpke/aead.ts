@@ -53,9 +53,21 @@ function openFailed(name: string, cause?: unknown): HpkeError {
 }
 
 function noble(id: number, name: string, Nk: number, cipher: CipherFactory, subtle: boolean): Aead {
-  const seal = (key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array) =>
-    cipher(key, nonce, aad).encrypt(pt);
+  // §7.3 fixes Nk and Nn: no AES-192 through a 128-bit suite, no GHASH-derived counter blocks.
+  const checkSizes = (key: Uint8Array, nonce: Uint8Array) => {
+    if (key.length !== Nk || nonce.length !== 12) {
+      throw new HpkeError(
+        "invalid-length",
+        `${name} takes a ${Nk}-byte key and a 12-byte nonce, not ${key.length} and ${nonce.length}`,
+      );
+    }
+  };
+  const seal = (key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array) => {
+    checkSizes(key, nonce);
+    return cipher(key, nonce, aad).encrypt(pt);
+  };
   const open = (key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ct: Uint8Array) => {
+    checkSizes(key, nonce);
     if (ct.length < 16) throw openFailed(name);
     try {
       return cipher(key, nonce, aad).decrypt(ct);
@@ -75,6 +87,7 @@ function noble(id: number, name: string, Nk: number, cipher: CipherFactory, subt
     open,
     async sealAsync(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array) {
       if (!subtle || pt.length < BULK_THRESHOLD) return seal(key, nonce, aad, pt);
+      checkSizes(key, nonce);
       const params = { name: "AES-GCM", iv: view(nonce), additionalData: view(aad) };
       return new Uint8Array(
         await crypto.subtle.encrypt(params, await importKey(key, "encrypt"), view(pt)),
@@ -82,6 +95,7 @@ function noble(id: number, name: string, Nk: number, cipher: CipherFactory, subt
     },
     async openAsync(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ct: Uint8Array) {
       if (!subtle || ct.length < BULK_THRESHOLD) return open(key, nonce, aad, ct);
+      checkSizes(key, nonce);
       const params = { name: "AES-GCM", iv: view(nonce), additionalData: view(aad) };
       const cryptoKey = await importKey(key, "decrypt");
       try {

@@ -11,7 +11,7 @@
  * | `open-failed` | §5.2 (OpenError) | the AEAD tag did not verify |
  * | `message-limit` | §5.2 (MessageLimitReachedError) | the sequence number would reach 2^(8*Nn) - 1 |
  * | `export-only` | §5.3 | Seal or Open under the export-only AEAD (0xFFFF) |
- * | `invalid-length` | §5.3, §4 | an export or expansion longer than 255 * Nh |
+ * | `invalid-length` | §5.3, §7.3 | an export or expansion longer than 255 * Nh; an AEAD key or nonce of the wrong size |
  * | `disposed` | — | a context used after `dispose()` wiped its secrets |
  */
 import { ProtocolError } from "../errors.ts";

@@ -66,6 +66,8 @@ export interface Kem {
   checkPublicKey(publicKey: Uint8Array): void;
   /** DeserializePrivateKey's checks (§7.1.2); throws `invalid-private-key`. */
   checkPrivateKey(privateKey: Uint8Array): void;
+  /** DH(skX, pkY) of §4.1 with the checks of §7.1.4; the caller owns (and wipes) the result. */
+  dh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
   /** Encap(pkR), or AuthEncap(pkR, skS) when `options.sender` is given. */
   encap(recipientPublicKey: Uint8Array, options?: EncapOptions): Encapsulation;
   /** Decap(enc, skR), or AuthDecap(enc, skR, pkS) when `senderPublicKey` is given. */
@@ -271,6 +273,7 @@ function dhkem(id: number, group: DhGroup, kdf: Kdf, Nsecret: number): Kem {
     publicKey: (privateKey: Uint8Array) => group.publicKey(privateKey),
     checkPublicKey: (publicKey: Uint8Array) => group.checkPublicKey(publicKey),
     checkPrivateKey: (privateKey: Uint8Array) => group.checkPrivateKey(privateKey),
+    dh: (privateKey: Uint8Array, publicKey: Uint8Array) => group.dh(privateKey, publicKey),
     encap(pkR: Uint8Array, options: EncapOptions = {}): Encapsulation {
       const { sender, ephemeral } = options;
       const eph = ephemeral ?? keyPair(group.randomPrivateKey());

@@ -12,6 +12,11 @@ const RUNS: [string, string][] = [
   ["bhttp", "protocols/bhttp"],
   ["hpke", "protocols/hpke"],
   ["ohttp", "protocols/ohttp"],
+  ["wycheproof", "protocols/wycheproof/x25519_test.json"],
+  ["wycheproof", "protocols/wycheproof/aes_gcm_test.json"],
+  ["wycheproof", "protocols/wycheproof/chacha20_poly1305_test.json"],
+  ["wycheproof", "protocols/wycheproof/hkdf_sha256_test.json"],
+  ["wycheproof", "protocols/wycheproof/hkdf_sha384_test.json"],
 ];
 
 for (const [suite, path] of RUNS) {

@@ -11,31 +11,27 @@
  * bytes: what is checked is what was signed. A top-level key that appears twice is refused,
  * since JSON parsers disagree on which one wins.
  *
+ * `readCollateral` sorts the files a verifier is given by content (vectors README "TDX
+ * collateral"): PCS responses, dcap-qvl `QuoteCollateralV3` bundles, DER CRLs and certificates,
+ * PEM and Intel's URL-encoded PEM issuer chains (`*-Issuer-Chain` headers).
+ *
  * Everything here is pure. Refusals are `collateral` (a document that is not what it claims),
- * with the field that was wrong.
+ * with the field that was wrong; certificates and CRLs that do not decode are `chain` (x509.ts).
  */
 import { AttestationError } from "../errors.ts";
 import { fromHex, utf8 } from "../../protocol/bytes.ts";
+import { TCB_STATUSES, type TcbStatusName } from "../policy.ts";
+import {
+  type Certificate,
+  type Crl,
+  parseCertificate,
+  parseCertificates,
+  parseCrl,
+  parseCrls,
+} from "../x509.ts";
 
 /** TCB statuses of PCS TCB info and QE identity levels. */
-export type TcbStatus =
-  | "UpToDate"
-  | "SWHardeningNeeded"
-  | "ConfigurationNeeded"
-  | "ConfigurationAndSWHardeningNeeded"
-  | "OutOfDate"
-  | "OutOfDateConfigurationNeeded"
-  | "Revoked";
-
-export const TCB_STATUSES: readonly TcbStatus[] = [
-  "UpToDate",
-  "SWHardeningNeeded",
-  "ConfigurationNeeded",
-  "ConfigurationAndSWHardeningNeeded",
-  "OutOfDate",
-  "OutOfDateConfigurationNeeded",
-  "Revoked",
-];
+export type TcbStatus = TcbStatusName;
 
 export interface TcbLevel {
   /** SGX TCB components 1..16. */
@@ -439,4 +435,97 @@ export function signedFromText<T>(
     refuse(what, `not JSON (${e instanceof Error ? e.message : e})`);
   }
   return { body: decode(value), signed, signature: hexField(signatureHex, 64, what, "signature") };
+}
+
+// ---- collateral files, recognised by content ------------------------------------------------
+
+/** Everything given to verify one quote's platform: PCS documents, issuer chains and CRLs. */
+export interface TdxCollateral {
+  tcbInfos: Signed<TcbInfo>[];
+  qeIdentities: Signed<QeIdentity>[];
+  /** Issuer chains (TCB Signing, PCK CA, root) and any other certificates given. */
+  certificates: Certificate[];
+  crls: Crl[];
+}
+
+const BUNDLE_KEYS = ["tcb_info", "tcb_info_signature", "qe_identity", "qe_identity_signature"];
+const BUNDLE_CHAINS = [
+  "tcb_info_issuer_chain",
+  "qe_identity_issuer_chain",
+  "pck_crl_issuer_chain",
+  "pck_certificate_chain",
+];
+
+/**
+ * Sorts collateral files by what they are (vectors README "TDX collateral"): a PCS TCB info or
+ * QE identity response, a dcap-qvl collateral bundle, DER CRLs or certificates, PEM or Intel's
+ * URL-encoded PEM issuer chains. `names` only label messages; content decides.
+ */
+export function readCollateral(
+  files: readonly Uint8Array[],
+  names: readonly string[] = [],
+): TdxCollateral {
+  const out: TdxCollateral = { tcbInfos: [], qeIdentities: [], certificates: [], crls: [] };
+  files.forEach((bytes, i) => addFile(out, bytes, names[i] ?? `collateral file #${i + 1}`));
+  return out;
+}
+
+function addFile(out: TdxCollateral, bytes: Uint8Array, name: string): void {
+  const first = bytes[skipWs(bytes, 0)];
+  if (first === 0x7b) return addJson(out, bytes, name);
+  if (bytes[0] === 0x30) {
+    // DER: a CRL (TBSCertList's third field is a time) or else a certificate.
+    let crl: Crl;
+    try {
+      crl = parseCrl(bytes, name);
+    } catch (crlError) {
+      try {
+        out.certificates.push(parseCertificate(bytes, name));
+        return;
+      } catch {
+        throw crlError;
+      }
+    }
+    out.crls.push(crl);
+    return;
+  }
+  const body = text(bytes, name);
+  if (/X509(%20| )CRL/.test(body)) out.crls.push(...parseCrls(bytes, name));
+  else if (/CERTIFICATE/.test(body)) out.certificates.push(...parseCertificates(bytes, name));
+  else refuse(name, "is neither PCS JSON, a DER CRL or certificate, nor a PEM chain");
+}
+
+function addJson(out: TdxCollateral, bytes: Uint8Array, name: string): void {
+  const members = topLevelMembers(bytes, name);
+  if (members.has("tcbInfo")) out.tcbInfos.push(parseTcbInfoResponse(bytes));
+  else if (members.has("enclaveIdentity")) out.qeIdentities.push(parseQeIdentityResponse(bytes));
+  else if (BUNDLE_KEYS.every((k) => members.has(k))) {
+    addBundle(out, JSON.parse(text(bytes, name)), name);
+  } else {
+    refuse(name, `JSON with keys ${[...members.keys()].join(", ")} is no TDX collateral`);
+  }
+}
+
+/** dcap-qvl `QuoteCollateralV3` JSON: signed texts, hex signatures and CRLs, PEM chains. */
+function addBundle(out: TdxCollateral, b: Json, name: string): void {
+  const signed = <T>(key: string, decode: (v: unknown) => T, what: string) =>
+    signedFromText(
+      str(b[key], name, key),
+      str(b[`${key}_signature`], name, `${key}_signature`),
+      decode,
+      what,
+    );
+  out.tcbInfos.push(signed("tcb_info", decodeTcbInfo, "TCB info"));
+  out.qeIdentities.push(signed("qe_identity", decodeQeIdentity, "QE identity"));
+  for (const key of BUNDLE_CHAINS) {
+    if (b[key] !== undefined) {
+      out.certificates.push(...parseCertificates(utf8(str(b[key], name, key)), `${name} ${key}`));
+    }
+  }
+  for (const key of ["root_ca_crl", "pck_crl"]) {
+    if (b[key] === undefined) continue;
+    const hex = str(b[key], name, key);
+    if (hex.length % 2 !== 0 || /[^0-9a-fA-F]/.test(hex)) refuse(name, `${key} is not hex DER`);
+    out.crls.push(parseCrl(fromHex(hex), `${name} ${key}`));
+  }
 }

@@ -8,6 +8,9 @@ import { vectorPath } from "../vectors.ts";
 
 /** [suite, path under the shared vectors]; a suite joins this list when it is built. */
 const RUNS: [string, string][] = [
+  ["oprf", "protocols/oprf"],
+  ["privacypass", "protocols/blindrsa"],
+  ["privacypass", "protocols/privacypass"],
   ["tlog", "protocols/transparency"],
   ["bhttp", "protocols/bhttp"],
   ["hpke", "protocols/hpke"],

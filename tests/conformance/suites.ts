@@ -17,7 +17,7 @@ export const SUITES: Record<string, Loader> = {
   snp: notBuilt(3),
   tdx: notBuilt(3),
   measure: () => import("./measure.ts").then((m) => m.default),
-  privacypass: notBuilt(6),
-  oprf: notBuilt(6),
+  privacypass: () => import("./privacypass.ts").then((m) => m.default),
+  oprf: () => import("./oprf.ts").then((m) => m.default),
   tlog: () => import("./tlog.ts").then((m) => m.default),
 };

@@ -4,7 +4,7 @@
  * tlog-tiles paths and layouts. The path is the transparency folder (its manifest.json) or one of
  * its files; a file's kind is told by its content, not its name.
  */
-import { type CaseResult, check, readJson, type Suite } from "./harness.ts";
+import { type CaseResult, check, readJson, type Suite, vectorFiles } from "./harness.ts";
 import { fromBase64, toBase64 } from "../../protocol/base64.ts";
 import { equalBytes, fromHex, toHex } from "../../protocol/bytes.ts";
 import { parseCheckpoint } from "../../protocol/checkpoint.ts";
@@ -246,13 +246,7 @@ function* runFile(path: string): Iterable<CaseResult> {
 }
 
 const suite: Suite = function* (path) {
-  if (path.endsWith("manifest.json")) path = path.slice(0, -"/manifest.json".length);
-  if (Deno.statSync(path).isDirectory) {
-    const manifest = readJson(`${path}/manifest.json`) as { files: { file: string }[] };
-    for (const f of manifest.files) yield* runFile(`${path}/${f.file}`);
-  } else {
-    yield* runFile(path);
-  }
+  for (const file of vectorFiles(path)) yield* runFile(file);
 };
 
 export default suite;

@@ -37,8 +37,6 @@ export const BODY_TD15 = 3;
 /** Certification data types (Appendix A.3.10). */
 export const CERT_PCK_CHAIN = 5;
 export const CERT_QE_REPORT = 6;
-/** Intel's QE vendor id. */
-export const INTEL_QE_VENDOR_ID = "939a7233f79c4ca9940a0db3957f0607";
 
 export interface QuoteHeader {
   version: 4 | 5;

@@ -8,6 +8,7 @@ import { vectorPath } from "../vectors.ts";
 
 /** [suite, path under the shared vectors]; a suite joins this list when it is built. */
 const RUNS: [string, string][] = [
+  ["snp", "attestation"],
   ["oprf", "protocols/oprf"],
   ["privacypass", "protocols/blindrsa"],
   ["privacypass", "protocols/privacypass"],

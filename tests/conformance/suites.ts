@@ -14,7 +14,7 @@ export const SUITES: Record<string, Loader> = {
   ohttp: () => import("./ohttp.ts").then((m) => m.default),
   bhttp: () => import("./bhttp.ts").then((m) => m.default),
   wycheproof: () => import("./wycheproof.ts").then((m) => m.default),
-  snp: notBuilt(3),
+  snp: () => import("./snp.ts").then((m) => m.default),
   tdx: notBuilt(3),
   measure: () => import("./measure.ts").then((m) => m.default),
   privacypass: () => import("./privacypass.ts").then((m) => m.default),

@@ -311,25 +311,51 @@ function requestInfo(hdr: Uint8Array): Uint8Array {
   return concat(REQUEST_LABEL, Uint8Array.of(0), hdr);
 }
 
-/** Length of the response nonce and of the exported secret: max(Nn, Nk) (§4.4). */
-function responseSecretLength(suite: CipherSuite): number {
-  return Math.max(suite.aead.Nn, suite.aead.Nk);
-}
+/**
+ * What either end keeps of one request to protect its one response (§4.4): the HPKE context and
+ * enc. Answering, failing to, or `dispose()` wipes the HPKE context's secrets.
+ */
+abstract class ResponseContext implements Disposable {
+  readonly #context: Context;
+  readonly #enc: Uint8Array;
 
-/** The response AEAD key and nonce from the exported secret (§4.4), wiping what it derives. */
-function responseKeys(
-  suite: CipherSuite,
-  context: Context,
-  enc: Uint8Array,
-  responseNonce: Uint8Array,
-): { key: Uint8Array; nonce: Uint8Array } {
-  const { kdf, aead } = suite;
-  const secret = context.export(RESPONSE_LABEL, responseSecretLength(suite));
-  const prk = kdf.extract(concat(enc, responseNonce), secret);
-  try {
-    return { key: kdf.expand(prk, KEY, aead.Nk), nonce: kdf.expand(prk, NONCE, aead.Nn) };
-  } finally {
-    wipe(secret, prk);
+  constructor(protected readonly suite: CipherSuite, context: Context, enc: Uint8Array) {
+    this.#context = context;
+    this.#enc = enc;
+  }
+
+  /** True once the context has answered (or failed to) or was disposed: its secrets are zero. */
+  get disposed(): boolean {
+    return this.#context.disposed;
+  }
+
+  dispose(): void {
+    this.#context.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** max(Nn, Nk): the length of the response nonce and of the exported secret (§4.4). */
+  protected get nonceLength(): number {
+    return Math.max(this.suite.aead.Nn, this.suite.aead.Nk);
+  }
+
+  protected checkLive(side: string): void {
+    if (this.disposed) throw new OhttpError("disposed", `OHTTP ${side} context already used`);
+  }
+
+  /** The response AEAD key and nonce (§4.4), wiping the exported secret and the PRK. */
+  protected responseKeys(responseNonce: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+    const { kdf, aead } = this.suite;
+    const secret = this.#context.export(RESPONSE_LABEL, this.nonceLength);
+    const prk = kdf.extract(concat(this.#enc, responseNonce), secret);
+    try {
+      return { key: kdf.expand(prk, KEY, aead.Nk), nonce: kdf.expand(prk, NONCE, aead.Nn) };
+    } finally {
+      wipe(secret, prk);
+    }
   }
 }
 
@@ -341,33 +367,22 @@ export interface EncapsulateOptions {
 }
 
 /** Client side of one request: decapsulates its one response, then wipes itself. */
-export class ClientContext implements Disposable {
-  #context: SenderContext;
-  readonly #suite: CipherSuite;
-  readonly #enc: Uint8Array;
-
-  constructor(suite: CipherSuite, context: SenderContext, enc: Uint8Array) {
-    this.#suite = suite;
-    this.#context = context;
-    this.#enc = enc;
-  }
-
+export class ClientContext extends ResponseContext {
   /** Opens an Encapsulated Response (§4.4); the context is disposed afterwards either way. */
   decapsulateResponse(encapsulatedResponse: Uint8Array): Uint8Array {
-    if (this.#context.disposed) {
-      throw new OhttpError("disposed", "OHTTP client context already used or disposed");
-    }
+    this.checkLive("client");
+    const { aead } = this.suite;
     try {
       const r = new Reader(encapsulatedResponse);
-      const responseNonce = r.take(responseSecretLength(this.#suite), "response nonce");
+      const responseNonce = r.take(this.nonceLength, "response nonce");
       const ctAt = r.at;
       const ct = r.take(r.remaining, "response ciphertext");
-      if (ct.length < this.#suite.aead.Nt) {
-        throw new OhttpError("truncated", `response shorter than the AEAD tag`, ctAt);
+      if (ct.length < aead.Nt) {
+        throw new OhttpError("truncated", "response shorter than the AEAD tag", ctAt);
       }
-      const { key, nonce } = responseKeys(this.#suite, this.#context, this.#enc, responseNonce);
+      const { key, nonce } = this.responseKeys(responseNonce);
       try {
-        return this.#suite.aead.open(key, nonce, EMPTY, ct);
+        return aead.open(key, nonce, EMPTY, ct);
       } catch (e) {
         throw new OhttpError("decrypt-failed", "response did not authenticate", ctAt, e);
       } finally {
@@ -376,14 +391,6 @@ export class ClientContext implements Disposable {
     } finally {
       this.dispose();
     }
-  }
-
-  dispose(): void {
-    this.#context.dispose();
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
   }
 }
 
@@ -436,48 +443,28 @@ export function encapsulateRequest(
 }
 
 /** Gateway side of one request: encapsulates its one response, then wipes itself. */
-export class GatewayContext implements Disposable {
-  readonly #context: RecipientContext;
-  readonly #suite: CipherSuite;
-  readonly #enc: Uint8Array;
-
-  constructor(suite: CipherSuite, context: RecipientContext, enc: Uint8Array) {
-    this.#suite = suite;
-    this.#context = context;
-    this.#enc = enc;
-  }
-
+export class GatewayContext extends ResponseContext {
   /**
    * Encapsulates the response (§4.4); the context is disposed afterwards either way.
    * `responseNonce` fixes the otherwise random nonce, for test vectors only.
    */
   encapsulateResponse(response: Uint8Array, responseNonce?: Uint8Array): Uint8Array {
-    if (this.#context.disposed) {
-      throw new OhttpError("disposed", "OHTTP gateway context already used or disposed");
-    }
+    this.checkLive("gateway");
+    const length = this.nonceLength;
     try {
-      const length = responseSecretLength(this.#suite);
       const nonce = responseNonce ?? crypto.getRandomValues(new Uint8Array(length));
       if (nonce.length !== length) {
         throw new RangeError(`response nonce of ${nonce.length} bytes, expected ${length}`);
       }
-      const keys = responseKeys(this.#suite, this.#context, this.#enc, nonce);
+      const keys = this.responseKeys(nonce);
       try {
-        return concat(nonce, this.#suite.aead.seal(keys.key, keys.nonce, EMPTY, response));
+        return concat(nonce, this.suite.aead.seal(keys.key, keys.nonce, EMPTY, response));
       } finally {
         wipe(keys.key, keys.nonce);
       }
     } finally {
       this.dispose();
     }
-  }
-
-  dispose(): void {
-    this.#context.dispose();
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
   }
 }
 

@@ -41,3 +41,40 @@ export class ModelUnavailableError extends ModelError {
     super(code, message);
   }
 }
+
+/** Codes of {@link ModelFolderError}. */
+export type ModelFolderCode =
+  /** a file the folder needs is absent (the message lists what was looked for) */
+  | "missing-file"
+  /** config.json or generation_config.json is unreadable, or a field it needs is missing or wrong */
+  | "bad-config"
+  /** an ONNX file ONNX Runtime cannot load (corrupt, truncated, or using ops it lacks) */
+  | "bad-onnx"
+  /** config.json's model_type is not a seq2seq family this loader runs (t5, mt5, bart) */
+  | "unsupported-model"
+  /** an ONNX graph lacks an input or output the Optimum interface has, or has one it does not */
+  | "bad-interface"
+  /** an ONNX input or output has the wrong element type */
+  | "bad-dtype"
+  /** a fixed dimension of an ONNX input or output disagrees with config.json */
+  | "bad-shape"
+  /** tokenizer.json or tokenizer_config.json is unreadable or disagrees with config.json */
+  | "bad-tokenizer";
+
+/** A seq2seq model folder that cannot be loaded; `path` names the file at fault. */
+export class ModelFolderError extends ModelError {
+  constructor(
+    override readonly code: ModelFolderCode,
+    message: string,
+    readonly path?: string,
+  ) {
+    super(code, path === undefined ? message : `${path}: ${message}`);
+  }
+}
+
+/** ONNX Runtime failed while running a loaded model (the message is ORT's, with the graph). */
+export class InferenceError extends ModelError {
+  constructor(override readonly code: "inference-failed", message: string) {
+    super(code, message);
+  }
+}

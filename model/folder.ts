@@ -1,0 +1,37 @@
+/**
+ * Reading a model folder's files: JSON that may be optional, and file existence, with the
+ * folder errors of errors.ts (the path always named).
+ */
+import { type ModelFolderCode, ModelFolderError } from "./errors.ts";
+
+/** Parsed JSON of `path`; undefined when it is absent and not `required`. */
+export async function readJson(
+  path: string,
+  required: boolean,
+  badCode: ModelFolderCode,
+): Promise<unknown> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      if (required) throw new ModelFolderError("missing-file", "not found", path);
+      return undefined;
+    }
+    throw e;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ModelFolderError(badCode, `not JSON (${(e as Error).message})`, path);
+  }
+}
+
+export async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}

@@ -38,7 +38,15 @@ import { type VerifiedQuote, verifyQuote } from "./tdx/verify.ts";
 import { validateQuote } from "./tdx/validate.ts";
 import { readCollateral } from "./tdx/pcs.ts";
 import { intelSgxRootCa } from "./tdx/trust.ts";
-import { toHex } from "../protocol/bytes.ts";
+import { equalBytes, toHex } from "../protocol/bytes.ts";
+import {
+  type BindingClaims,
+  decodeEvidenceBundle,
+  type EvidenceBundle,
+  EvidenceError,
+  reportData,
+  type TransparencyProof,
+} from "../protocol/evidence.ts";
 
 export type Platform = "sev-snp" | "tdx";
 export const PLATFORMS: readonly Platform[] = ["sev-snp", "tdx"];
@@ -241,4 +249,78 @@ function tdxResult(v: VerifiedQuote): Verified {
     emulated: false,
     chain: v.pck?.chain ?? [],
   };
+}
+
+export interface BundleOptions extends VerifyOptions {
+  /** Seconds a key epoch may appear to start early (clock skew); default 300. */
+  skewSeconds?: number;
+}
+
+/** A bundle whose evidence verified and whose REPORT_DATA binds its claims. */
+export interface VerifiedBundle extends Verified {
+  claims: BindingClaims;
+  /** The transparency-log proof as carried (checked by the client against its log key). */
+  transparency?: TransparencyProof;
+}
+
+/**
+ * Verifies an evidence bundle (DESIGN.md "Key binding and evidence"): decodes it (`malformed` if
+ * it is not a well-formed bundle), verifies its evidence like `verifyEvidence`, then checks the
+ * binding — REPORT_DATA = SHA-512(domain ‖ 0x00 ‖ CBOR(claims)) (`binding`) — and that `now`
+ * lies in the key's epoch (`expired`). Returns the verified fields with the claims.
+ */
+export async function verifyBundle(
+  bundle: Uint8Array | EvidenceBundle,
+  policy: Policy,
+  options: BundleOptions,
+): Promise<VerifiedBundle> {
+  let b: EvidenceBundle;
+  try {
+    b = bundle instanceof Uint8Array ? decodeEvidenceBundle(bundle) : bundle;
+  } catch (e) {
+    if (e instanceof EvidenceError) {
+      throw new AttestationError("malformed", `evidence bundle: ${e.message}`, e.field);
+    }
+    throw e;
+  }
+  const step = options.onStep ?? (() => {});
+  step("bundle", `${b.platform} evidence bundle, ${b.certificates.length} certificate(s)`);
+  const verified = await verifyEvidence(
+    {
+      platform: b.platform,
+      evidence: b.evidence,
+      certs: b.certificates.map((bytes, i) => ({ name: `bundle certificate #${i + 1}`, bytes })),
+      collateral: [...b.collateral].map(([name, bytes]) => ({ name, bytes })),
+    },
+    policy,
+    options,
+  );
+  if (verified.check === "parse") {
+    throw new AttestationError("unsupported", 'a bundle cannot be verified with check "parse"');
+  }
+  const expected = reportData(b.claims);
+  if (!equalBytes(verified.reportData, expected)) {
+    throw new AttestationError(
+      "binding",
+      `REPORT_DATA ${toHex(verified.reportData)} is not SHA-512 of the bundle's claims (${
+        toHex(expected)
+      }): the key is not the one the hardware attested`,
+      "report_data",
+    );
+  }
+  step("key binding", "REPORT_DATA = SHA-512(domain ‖ 0x00 ‖ CBOR(claims))");
+  const now = Math.floor(options.now.getTime() / 1000);
+  const skew = options.skewSeconds ?? 300;
+  if (now < b.claims.epochStart - skew || now >= b.claims.epochEnd) {
+    const span = `${new Date(b.claims.epochStart * 1000).toISOString()}..${
+      new Date(b.claims.epochEnd * 1000).toISOString()
+    }`;
+    throw new AttestationError(
+      "expired",
+      `the key's epoch ${span} does not include ${options.now.toISOString()}`,
+      "claims.epoch",
+    );
+  }
+  step("key epoch", `current until ${new Date(b.claims.epochEnd * 1000).toISOString()}`);
+  return { ...verified, claims: b.claims, transparency: b.transparency };
 }

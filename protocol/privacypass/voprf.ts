@@ -182,6 +182,16 @@ export function evaluate(
   }
 }
 
+/** TokenResponse = evaluate_msg || evaluate_proof. */
+export function encodeTokenResponse(evaluated: Uint8Array, proof: Uint8Array): Uint8Array {
+  return concat(evaluated, proof);
+}
+
+/** BatchTokenResponse = evaluated_elements<Ne..2^16-1> || evaluated_proof. */
+export function encodeBatchTokenResponse(evaluated: Uint8Array[], proof: Uint8Array): Uint8Array {
+  return concat(i2osp(evaluated.length * NE, 2), ...evaluated, proof);
+}
+
 /** The issuer's TokenResponse to one TokenRequest. */
 export function issueTokenResponse(
   key: VoprfIssuerKey,
@@ -189,7 +199,7 @@ export function issueTokenResponse(
   rng?: Rng,
 ): Uint8Array {
   const { evaluated, proof } = evaluate(key, decodeTokenRequest(request), rng);
-  return concat(evaluated[0], proof);
+  return encodeTokenResponse(evaluated[0], proof);
 }
 
 /** The issuer's BatchTokenResponse to a BatchTokenRequest. */
@@ -199,7 +209,7 @@ export function issueBatchTokenResponse(
   rng?: Rng,
 ): Uint8Array {
   const { evaluated, proof } = evaluate(key, decodeBatchTokenRequest(request), rng);
-  return concat(i2osp(evaluated.length * NE, 2), ...evaluated, proof);
+  return encodeBatchTokenResponse(evaluated, proof);
 }
 
 function finalizeAll(

@@ -4,6 +4,7 @@
  * thrown error escape: a bug answers 500 and the server keeps serving; nothing about the request
  * is logged.
  */
+import { concat } from "../../protocol/bytes.ts";
 
 export interface Server {
   /** Where it listens (the port chosen when 0 was asked). */
@@ -98,13 +99,7 @@ export async function readBody(req: Request, limit: number): Promise<Uint8Array 
     if (total > limit) return undefined;
     chunks.push(chunk);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concat(...chunks);
 }
 
 /** True when the media type of `header` (parameters ignored, case-insensitive) is `type`. */

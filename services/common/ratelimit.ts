@@ -14,8 +14,8 @@ export class RateLimiter {
     readonly now: () => number = () => performance.now() / 1000,
   ) {}
 
-  /** Takes one token for `key`; false when the key is over its rate (or no room is left). */
-  take(key: string): boolean {
+  /** Takes `n` tokens for `key`; false when the key is over its rate (or no room is left). */
+  take(key: string, n = 1): boolean {
     const t = this.now();
     let b = this.#buckets.get(key);
     if (b) {
@@ -26,8 +26,8 @@ export class RateLimiter {
       b = { tokens: this.burst, at: t };
       this.#buckets.set(key, b);
     }
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
+    if (b.tokens < n) return false;
+    b.tokens -= n;
     return true;
   }
 

@@ -39,35 +39,13 @@ import {
   tilePath,
 } from "../../protocol/tiles.ts";
 import { concat } from "../../protocol/bytes.ts";
+import { readIfExists, writeAtomic } from "../common/files.ts";
 
 /** The log's directory cannot be used: in use, or its state disagrees with its checkpoint. */
 export class LogStateError extends Error {
   constructor(readonly code: string, message: string) {
     super(message);
     this.name = "LogStateError";
-  }
-}
-
-/** Writes a file atomically: a temporary file, fsync, rename over the target. */
-async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
-  await Deno.mkdir(path.replace(/\/[^/]*$/, ""), { recursive: true });
-  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  const f = await Deno.open(tmp, { write: true, createNew: true });
-  try {
-    for (let at = 0; at < data.length;) at += await f.write(data.subarray(at));
-    await f.sync();
-  } finally {
-    f.close();
-  }
-  await Deno.rename(tmp, path);
-}
-
-async function readIfExists(path: string): Promise<Uint8Array | undefined> {
-  try {
-    return await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
   }
 }
 

@@ -3,6 +3,7 @@ import { encodeReleaseEntry, type ReleaseEntry } from "../../protocol/logentry.t
 import { LogClient, logProofFromJson } from "../../protocol/logclient.ts";
 import { generateSignerKey, parseSignerKey } from "../../protocol/note.ts";
 import { startServer } from "../../services/common/http.ts";
+import { expectUsageErrors } from "./cli.ts";
 import { TransparencyLog } from "../../services/transparency/log.ts";
 import { logHandler } from "../../services/transparency/server.ts";
 
@@ -153,26 +154,9 @@ Deno.test("bad requests get their status and the log keeps serving", async () =>
 });
 
 Deno.test("CLI: one readable line and exit 2 on bad input", async () => {
-  for (
-    const args of [
-      ["--listen", "nowhere", "--dir", "/tmp/x", "--key", "/nonexistent"],
-      ["--listen", "127.0.0.1:0", "--dir", "/tmp/x", "--key", "/nonexistent"],
-      ["bogus"],
-    ]
-  ) {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("../../services/transparency/main.ts", import.meta.url).pathname,
-        ...args,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const err = new TextDecoder().decode(out.stderr).trim();
-    assert.equal(out.code, 2, err);
-    assert.equal(err.split("\n").length, 1, err);
-    assert.match(err, /^transparency: /);
-  }
+  await expectUsageErrors("services/transparency/main.ts", "transparency", [
+    ["--listen", "nowhere", "--dir", "/tmp/x", "--key", "/nonexistent"],
+    ["--listen", "127.0.0.1:0", "--dir", "/tmp/x", "--key", "/nonexistent"],
+    ["bogus"],
+  ]);
 });

@@ -45,7 +45,18 @@ const MODULES = [
 ];
 
 /** The busybox applets init uses; no others are linked (no getty, telnetd, httpd…). */
-const APPLETS = ["sh", "mount", "mkdir", "insmod", "ip", "chown", "chmod", "cat", "setpriv"];
+const APPLETS = [
+  "sh",
+  "mount",
+  "mkdir",
+  "insmod",
+  "ip",
+  "chown",
+  "chmod",
+  "cat",
+  "sleep",
+  "setpriv",
+];
 
 /** Shared libraries the Deno binary and onnxruntime need, from the pinned .debs. */
 const LIBS: [deb: string, path: string][] = [

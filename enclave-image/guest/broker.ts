@@ -5,21 +5,26 @@
  * small relay as root and the runtime runs unprivileged (uid 1000, scoped permissions) and asks it
  * for reports over a unix socket that only group 1000 may open.
  *
- * It handles no request text: a report request carries 64 bytes of REPORT_DATA (a hash of the
- * runtime's public key binding) and the answer is the signed report and its certificates. Each
- * request is validated (sp-protocol.ts), sent to the evidence source, and its one-line answer
- * returned; requests are serialised because the device allows a single open handle.
+ * It handles no request text: a request carries 64 bytes of REPORT_DATA (a hash of the runtime's
+ * key binding), the answer is a signed report and its certificates. Messages are those of
+ * attestation/emulated.ts `EMULATOR_PROTOCOL` (4-byte big-endian length, deterministic CBOR map),
+ * so a client speaks the same protocol to the emulator on a host and to this broker in a guest.
+ * Each request is checked (size, keys, types) before it reaches the device, and requests are
+ * serialised because a virtio-serial port allows a single open handle.
  *
  * Evidence source: the emulated secure processor on the virtio-serial port `org.cloister.sp.0`
- * (QEMU without SEV-SNP; the host's launcher provides it). On SEV-SNP hardware the source is the
- * guest's own firmware interface (configfs-tsm or /dev/sev-guest) — see README.md for its status.
+ * (QEMU without SEV-SNP; the host's launcher provides it). SEV-SNP hardware (configfs-tsm or
+ * /dev/sev-guest) is not a source yet — README.md "What remains".
  *
  *   deno run --allow-all broker.js --socket /run/cloister/evidence.sock --group 1000
  */
-import { errorLine, LineReader, parseRequest, SpProtocolError } from "../sp-protocol.ts";
+import { encodeMessage, readMessage } from "../../attestation/emulated.ts";
+import { parseReport } from "../../attestation/snp/abi.ts";
 
 const PORT_NAME = "org.cloister.sp.0";
 const REPLY_TIMEOUT_MS = 15_000;
+
+type Message = Map<string, unknown>;
 
 function log(line: string): void {
   console.log(`cloister-broker: ${line}`);
@@ -36,65 +41,104 @@ function findPort(): string | undefined {
   return undefined;
 }
 
-/** The virtio-serial link to the emulated secure processor: one line out, one line back. */
+/** Refuses anything but `{report_data: bstr(64), ? vmpl: 0..3, ? version: 3 / 5}`. */
+export function checkRequest(m: Message): Message {
+  for (const key of m.keys()) {
+    if (key !== "report_data" && key !== "vmpl" && key !== "version") {
+      throw new Error(`unknown request key "${key}"`);
+    }
+  }
+  const data = m.get("report_data");
+  if (!(data instanceof Uint8Array) || data.length !== 64) {
+    throw new Error("report_data must be a 64-byte byte string");
+  }
+  const vmpl = m.get("vmpl") ?? 0;
+  if (typeof vmpl !== "number" || !Number.isInteger(vmpl) || vmpl < 0 || vmpl > 3) {
+    throw new Error("vmpl must be 0..3");
+  }
+  const version = m.get("version") ?? 5;
+  if (version !== 3 && version !== 5) throw new Error("version must be 3 or 5");
+  return m;
+}
+
+/** The virtio-serial link to the emulated secure processor: one message out, one back. */
 class SerialSource {
   #file: Deno.FsFile;
-  #lines = new LineReader();
-  #pending: string[] = [];
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #buffered = { bytes: new Uint8Array(0) };
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(path: string) {
     this.#file = Deno.openSync(path, { read: true, write: true });
+    this.#reader = this.#file.readable.getReader();
   }
 
-  ask(line: string): Promise<string> {
-    const next = this.#queue.then(() => this.#exchange(line));
+  ask(request: Message): Promise<Message> {
+    const next = this.#queue.then(() => this.#exchange(request));
     this.#queue = next.catch(() => {});
     return next;
   }
 
-  async #exchange(line: string): Promise<string> {
-    await this.#writeAll(new TextEncoder().encode(line + "\n"));
-    const deadline = Date.now() + REPLY_TIMEOUT_MS;
-    const buf = new Uint8Array(65536);
-    while (this.#pending.length === 0) {
-      if (Date.now() > deadline) throw new Error("the secure processor did not answer in time");
-      const n = await this.#file.read(buf);
-      if (n === null) throw new Error("the secure processor closed the port");
-      this.#pending.push(...this.#lines.push(buf.subarray(0, n)));
-    }
-    return this.#pending.shift()!;
-  }
-
-  async #writeAll(b: Uint8Array): Promise<void> {
-    for (let at = 0; at < b.length;) at += await this.#file.write(b.subarray(at));
+  async #exchange(request: Message): Promise<Message> {
+    const out = encodeMessage(request);
+    for (let at = 0; at < out.length;) at += await this.#file.write(out.subarray(at));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const reply = await Promise.race([
+      readMessage(this.#reader, this.#buffered),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("the secure processor did not answer")),
+          REPLY_TIMEOUT_MS,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (!reply) throw new Error("the secure processor closed the port");
+    return reply;
   }
 }
 
-async function serve(conn: Deno.Conn, source: SerialSource | undefined): Promise<void> {
-  const reader = new LineReader();
-  const buf = new Uint8Array(4096);
-  let answer: string;
+async function serve(conn: Deno.UnixConn, source: SerialSource | undefined): Promise<void> {
+  const reader = conn.readable.getReader();
+  const writer = conn.writable.getWriter();
+  const buffered = { bytes: new Uint8Array(0) };
   try {
-    let lines: string[] = [];
-    while (lines.length === 0) {
-      const n = await conn.read(buf);
-      if (n === null) return;
-      lines = reader.push(buf.subarray(0, n));
+    for (;;) {
+      let reply: Message;
+      try {
+        const request = await readMessage(reader, buffered);
+        if (!request) break;
+        reply = source
+          ? await source.ask(checkRequest(request))
+          : new Map([["error", "this guest has no evidence source"]]);
+      } catch (e) {
+        await writer.write(encodeMessage(new Map([["error", (e as Error).message]])));
+        break; // a malformed stream cannot be resynchronised
+      }
+      await writer.write(encodeMessage(reply));
     }
-    const request = parseRequest(lines[0]);
-    answer = source
-      ? await source.ask(JSON.stringify(request))
-      : errorLine("no-source", "this guest has no evidence source (no secure processor port)");
-  } catch (e) {
-    const code = e instanceof SpProtocolError ? e.code : "source-failed";
-    answer = errorLine(code, e instanceof Error ? e.message : String(e));
-  }
-  try {
-    const out = new TextEncoder().encode(answer + "\n");
-    for (let at = 0; at < out.length;) at += await conn.write(out.subarray(at));
+  } catch {
+    /* the client went away */
   } finally {
-    conn.close();
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }
+}
+
+/**
+ * Asks the source for one report (REPORT_DATA all zero: it binds nothing) and logs the
+ * measurement it carries, so the console shows at boot whether evidence can be had at all.
+ */
+async function selfCheck(source: SerialSource): Promise<void> {
+  try {
+    const reply = await source.ask(new Map([["report_data", new Uint8Array(64)]]));
+    const error = reply.get("error");
+    if (error !== undefined) throw new Error(String(error));
+    const report = parseReport(reply.get("report") as Uint8Array);
+    const hex = Array.from(report.measurement, (b) => b.toString(16).padStart(2, "0")).join("");
+    log(`evidence source check: ok, report v${report.version}, measurement ${hex}`);
+  } catch (e) {
+    log(`evidence source check: FAILED: ${e instanceof Error ? e.message : e}`);
   }
 }
 
@@ -108,14 +152,13 @@ async function main(args: string[]): Promise<void> {
   const port = findPort();
   const source = port ? new SerialSource(port) : undefined;
   log(port ? `evidence source: emulated secure processor on ${port}` : "no evidence source found");
+  if (source) await selfCheck(source);
   await Deno.remove(socket).catch(() => {});
   const listener = Deno.listen({ transport: "unix", path: socket });
   Deno.chownSync(socket, 0, group);
   Deno.chmodSync(socket, 0o660);
   log(`listening on ${socket}`);
-  for await (const conn of listener) {
-    serve(conn, source).catch(() => {});
-  }
+  for await (const conn of listener) serve(conn, source);
 }
 
 if (import.meta.main) await main(Deno.args);

@@ -11,10 +11,11 @@
  * summarised, and the exit status is 1 if any line failed. Progress goes to stderr. The model is
  * loaded once.
  *
- * Exit status: 0 done, 1 failed (bad input, unreadable file, model unavailable), 2 bad usage.
+ * Exit status: 0 done, 1 failed (bad input, unreadable file, unusable model folder), 2 bad
+ * usage.
  * Errors are one line on stderr, never a stack trace, and never quote the input's text.
  */
-import { ModelError } from "./errors.ts";
+import { InputError, ModelError } from "./errors.ts";
 import {
   loadSummarizer,
   requestInput,
@@ -147,7 +148,7 @@ async function summarizeLine(
     for (const w of warnings) console.error(`summarize: id ${JSON.stringify(id)}: warning: ${w}`);
     return { id, summary: text };
   } catch (e) {
-    if (e instanceof ModelError && e.code !== "model-unavailable") return e.message;
+    if (e instanceof InputError) return e.message;
     throw e;
   }
 }

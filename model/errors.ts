@@ -31,17 +31,6 @@ export class InputError extends ModelError {
   }
 }
 
-/** Codes of {@link ModelUnavailableError}. */
-export type UnavailableCode = /** the asked-for model kind has no implementation in this build */
-  "model-unavailable";
-
-/** A model that cannot be used at all (not a per-request failure). */
-export class ModelUnavailableError extends ModelError {
-  constructor(override readonly code: UnavailableCode, message: string) {
-    super(code, message);
-  }
-}
-
 /** Codes of {@link ModelFolderError}. */
 export type ModelFolderCode =
   /** a file the folder needs is absent (the message lists what was looked for) */

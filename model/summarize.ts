@@ -1,33 +1,40 @@
 /**
  * The summariser API the runtime calls: `summarize(input, options)` where input is a text or a
- * list of messages. The default model is extractive (extractive.ts): the summary is made of the
- * input's own units (utterances with their speaker, or sentences of prose), in input order,
- * always fewer than the input has when it has two or more. A model folder (`model: DIR`, an
- * Optimum seq2seq export) is not wired in yet: loading one fails with `model-unavailable`.
+ * list of messages.
  *
- *   const summarizer = await loadSummarizer();            // once per process (ORT session)
+ * - Default, extractive (extractive.ts): the summary is made of the input's own units (utterances
+ *   with their speaker, or sentences of prose), in input order, always fewer than the input has
+ *   when it has two or more.
+ * - With `model: DIR`, an Optimum seq2seq export (seq2seq.ts, tokenizer.ts, generate.ts): the
+ *   input is given to the model as text (messages as `Name: text` lines) and the summary is what
+ *   it generates; `units` is then empty.
+ *
+ *   const summarizer = await loadSummarizer();            // once per process (ORT sessions)
  *   const s = await summarizer.summarize([{ from: "Ann", text: "…" }, …]);
  *   s.text   // "Ann: …\nBob: …"
- *   summarizer.release();
+ *   await summarizer.release();
  *
  * or `await summarize(input)`, which loads the summariser at first use and keeps it.
  *
  * Limits (see `SummarizeOptions`): at most `maxChars` characters (default 262 144, the runtime's
- * body limit) and `maxUnits` units (default 2 000; time and memory grow with units², about
- * 0.1 s at the limit). Over either, the default is to refuse with `input-too-long`;
- * `overflow: "truncate"` keeps the leading units that fit and says so in `warnings`.
+ * body limit) and `maxUnits` units (default 2 000; the extractive model's time and memory grow
+ * with units², about 0.1 s at the limit); a seq2seq model also refuses more tokens than its
+ * context. Over a limit, the default is to refuse with `input-too-long`; `overflow: "truncate"`
+ * keeps the leading units (or tokens) that fit and says so in `warnings`.
  *
- * Wiping: the summariser zeroes every typed array it fills from the request (features, tensors,
- * scores) before it returns. Input, units and summary are JS strings, which cannot be wiped;
- * the runtime runs this in a one-shot worker process that exits after one request.
+ * Wiping: every typed array filled from the request (features, token ids, tensors, scores) is
+ * zeroed before `summarize` returns or throws. Input, units and summary are JS strings, which
+ * cannot be wiped: the runtime runs this in a one-shot worker process that exits afterwards.
  */
-import { InputError, ModelUnavailableError } from "./errors.ts";
+import { InputError } from "./errors.ts";
 import {
   EXTRACTIVE_DEFAULTS,
   type ExtractiveConfig,
   ExtractiveModel,
   type SessionOptions,
 } from "./extractive.ts";
+import { type GenerateOptions, generateText } from "./generate.ts";
+import { Seq2SeqModel } from "./seq2seq.ts";
 import {
   formatUnit,
   fromMessages,
@@ -39,6 +46,7 @@ import {
   unitsOf,
   type Utterance,
 } from "./text.ts";
+import { Seq2SeqTokenizer } from "./tokenizer.ts";
 
 /** A text (prose or a `Name: message` transcript) or a list of messages. */
 export type SummarizeInput = string | readonly (Message | string)[];
@@ -46,24 +54,27 @@ export type SummarizeInput = string | readonly (Message | string)[];
 export interface SummarizeOptions {
   /** How a string is read; "auto" (default) takes it as a dialogue if `looksLikeDialogue`. */
   format?: "auto" | "prose" | "dialogue";
-  /** Units to pick (default 3); never all of them when the input has two or more. */
+  /** Extractive: units to pick (default 3); never all of them when the input has two or more. */
   count?: number;
   /**
-   * A message longer than this many characters is split into sentences (default 600: a few
-   * paragraphs, such as a pasted e-mail; chat messages stay whole). A lone message always is.
+   * Extractive: a message longer than this many characters is split into sentences (default
+   * 600: a few paragraphs, such as a pasted e-mail; chat messages stay whole). A lone message
+   * always is.
    */
   splitLongerThan?: number;
   /** Most characters of text accepted (default 262 144). */
   maxChars?: number;
-  /** Most units (sentences or utterances) accepted (default 2 000). */
+  /** Most units (sentences or messages) accepted (default 2 000). */
   maxUnits?: number;
-  /** Over a limit: "refuse" (default) or "truncate" to the leading units that fit. */
+  /** Over a limit: "refuse" (default) or "truncate" to the leading units (or tokens) that fit. */
   overflow?: "refuse" | "truncate";
+  /** Seq2seq: generation settings over the model's own (generation_config.json). */
+  generation?: Omit<GenerateOptions, "overflow">;
 }
 
 export const LIMITS = { maxChars: 262_144, maxUnits: 2_000 } as const;
 
-/** A unit of the summary and where it came from. */
+/** A unit of an extractive summary and where it came from. */
 export interface SummaryUnit {
   /** Index among the input's units (sentences or utterances). */
   index: number;
@@ -73,9 +84,9 @@ export interface SummaryUnit {
 }
 
 export interface Summary {
-  /** `Speaker: text` lines for dialogues and messages; sentences joined by spaces for prose. */
+  /** Extractive: `Speaker: text` lines (dialogues, messages) or sentences joined by spaces. */
   text: string;
-  /** The picked units, in input order. */
+  /** Extractive: the picked units, in input order. Seq2seq: empty. */
   units: SummaryUnit[];
   /** How many units the input had (after truncation). */
   total: number;
@@ -84,7 +95,7 @@ export interface Summary {
 }
 
 export interface Summarizer {
-  readonly kind: "extractive";
+  readonly kind: "extractive" | "seq2seq";
   summarize(input: SummarizeInput, options?: SummarizeOptions): Promise<Summary>;
   release(): Promise<void>;
 }
@@ -92,16 +103,32 @@ export interface Summarizer {
 export interface LoadOptions extends SessionOptions {
   /** An Optimum seq2seq export folder; absent: the extractive model. */
   model?: string;
+  /** Seq2seq: "fp32" (default) or "int8" (the `*_quantized.onnx` files). */
+  dtype?: "fp32" | "int8";
+  /** Seq2seq: ORT's CPU memory arena (default on; a long-lived model process turns it off). */
+  memArena?: boolean;
   /** Overrides of the extractive model's tuned defaults (for experiments and ablations). */
   extractive?: Partial<ExtractiveConfig>;
 }
 
 export async function loadSummarizer(options: LoadOptions = {}): Promise<Summarizer> {
   if (options.model !== undefined) {
-    throw new ModelUnavailableError(
-      "model-unavailable",
-      `cannot load ${options.model}: seq2seq model folders are not supported by this build yet`,
-    );
+    const model = await Seq2SeqModel.load(options.model, {
+      dtype: options.dtype,
+      threads: options.threads,
+      memArena: options.memArena,
+    });
+    try {
+      const tokenizer = await Seq2SeqTokenizer.load(options.model, model.config);
+      return {
+        kind: "seq2seq",
+        summarize: (input, opts) => generate(model, tokenizer, input, opts),
+        release: () => model.release(),
+      };
+    } catch (e) {
+      await model.release();
+      throw e;
+    }
   }
   const model = await ExtractiveModel.load(
     { ...EXTRACTIVE_DEFAULTS, ...options.extractive },
@@ -121,7 +148,8 @@ export function summarize(
   input: SummarizeInput,
   options: SummarizeOptions & LoadOptions = {},
 ): Promise<Summary> {
-  const key = JSON.stringify([options.model, options.extractive, options.threads]);
+  const { model, dtype, memArena, extractive, threads } = options;
+  const key = JSON.stringify([model, dtype, memArena, extractive, threads]);
   let summarizer = loaded.get(key);
   if (!summarizer) {
     summarizer = loadSummarizer(options);
@@ -164,40 +192,14 @@ async function extract(
   input: SummarizeInput,
   options: SummarizeOptions = {},
 ): Promise<Summary> {
-  const {
-    format = "auto",
-    count = 3,
-    splitLongerThan = 600,
-    maxChars = LIMITS.maxChars,
-    maxUnits = LIMITS.maxUnits,
-    overflow = "refuse",
-  } = options;
-  for (const [name, value] of Object.entries({ count, splitLongerThan, maxChars, maxUnits })) {
-    if (!Number.isInteger(value) || value < 1) {
-      throw new InputError("bad-input", `${name} must be a positive integer, not ${value}`);
-    }
-  }
-  const warnings: string[] = [];
-  const parsed = unitsOfInput(input, format, splitLongerThan, maxChars, overflow);
-  // A text cut at maxChars may end inside a unit: drop that one.
-  const all = parsed.cut ? parsed.units.slice(0, -1) : parsed.units;
-  if (all.length === 0) {
-    if (parsed.cut) throw tooLong(input.length, maxChars);
-    throw new InputError("empty-input", "nothing to summarise: the input has no text");
-  }
-  const units = bound(all, maxChars, maxUnits, overflow);
-  if (parsed.cut || units.length < all.length) {
-    warnings.push(
-      `input truncated to its first ${units.length} units; the limits are ${maxUnits} units ` +
-        `and ${maxChars} characters`,
-    );
-  }
-
+  const { count = 3 } = options;
+  positive({ count });
+  const { units, prose, warnings } = prepare(input, options, true);
   const want = units.length === 1 ? 1 : Math.min(count, units.length - 1);
   const picked = await model.pick(units, want);
   const out = picked.map(({ index, score }) => ({ index, ...units[index], score }));
   return {
-    text: out.map(formatUnit).join(parsed.prose ? " " : "\n"),
+    text: out.map(formatUnit).join(prose ? " " : "\n"),
     units: out.map(({ index, speaker, text, score }) =>
       speaker === undefined ? { index, text, score } : { index, speaker, text, score }
     ),
@@ -206,29 +208,87 @@ async function extract(
   };
 }
 
-function unitsOfInput(
+async function generate(
+  model: Seq2SeqModel,
+  tokenizer: Seq2SeqTokenizer,
   input: SummarizeInput,
-  format: "auto" | "prose" | "dialogue",
-  splitLongerThan: number,
-  maxChars: number,
-  overflow: "refuse" | "truncate",
-): { units: Unit[]; prose: boolean; cut: boolean } {
+  options: SummarizeOptions = {},
+): Promise<Summary> {
+  const { units, prose, warnings } = prepare(input, options, false);
+  const text = units.map(formatUnit).join(prose ? " " : "\n");
+  const out = await generateText(model, tokenizer, text, {
+    ...options.generation,
+    overflow: options.overflow,
+  });
+  return {
+    text: out.text,
+    units: [],
+    total: units.length,
+    warnings: [...warnings, ...out.warnings],
+  };
+}
+
+function positive(values: Record<string, number>): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new InputError("bad-input", `${name} must be a positive integer, not ${value}`);
+    }
+  }
+}
+
+/**
+ * The input's units within the limits, whether it is prose, and the warnings so far. `split`:
+ * cut long (and lone) messages into sentences, for the extractive model.
+ */
+function prepare(
+  input: SummarizeInput,
+  options: SummarizeOptions,
+  split: boolean,
+): { units: Unit[]; prose: boolean; warnings: string[] } {
+  const {
+    format = "auto",
+    splitLongerThan = 600,
+    maxChars = LIMITS.maxChars,
+    maxUnits = LIMITS.maxUnits,
+    overflow = "refuse",
+  } = options;
+  positive({ splitLongerThan, maxChars, maxUnits });
+  const unitsOfUtterances = (utterances: Utterance[]) =>
+    unitsOf(utterances, !split ? Infinity : utterances.length === 1 ? 0 : splitLongerThan);
+
+  let utterances: Utterance[];
+  let prose = false;
+  let cut = false;
   if (typeof input === "string") {
     // Refuse before parsing, or parse no more than could be kept.
-    const cut = input.length > maxChars;
+    cut = input.length > maxChars;
     if (cut && overflow === "refuse") throw tooLong(input.length, maxChars);
     const text = cut ? input.slice(0, maxChars) : input;
-    const dialogue = format === "dialogue" || format === "auto" && looksLikeDialogue(text);
-    if (dialogue) {
-      return { units: unitsOf(parseDialogue(text), splitLongerThan), prose: false, cut };
+    if (format === "dialogue" || format === "auto" && looksLikeDialogue(text)) {
+      utterances = parseDialogue(text);
+    } else {
+      utterances = splitSentences(text).map((s) => ({ text: s }));
+      prose = true;
     }
-    const sentences: Utterance[] = splitSentences(text).map((s) => ({ text: s }));
-    return { units: unitsOf(sentences, Infinity), prose: true, cut };
+  } else if (Array.isArray(input)) utterances = fromMessages(input);
+  else throw new InputError("bad-input", "input must be a string or a list of messages");
+
+  // Prose is split already; a text cut at maxChars may end inside a unit: drop that one.
+  const parsed = prose ? unitsOf(utterances, Infinity) : unitsOfUtterances(utterances);
+  const all = cut ? parsed.slice(0, -1) : parsed;
+  if (all.length === 0) {
+    if (cut) throw tooLong(input.length, maxChars);
+    throw new InputError("empty-input", "nothing to summarise: the input has no text");
   }
-  if (!Array.isArray(input)) {
-    throw new InputError("bad-input", "input must be a string or a list of messages");
+  const units = bound(all, maxChars, maxUnits, overflow);
+  const warnings: string[] = [];
+  if (cut || units.length < all.length) {
+    warnings.push(
+      `input truncated to its first ${units.length} units; the limits are ${maxUnits} units ` +
+        `and ${maxChars} characters`,
+    );
   }
-  return { units: unitsOf(fromMessages(input), splitLongerThan), prose: false, cut: false };
+  return { units, prose, warnings };
 }
 
 function tooLong(chars: number, maxChars: number): InputError {

@@ -1,7 +1,7 @@
 /**
  * Text into the units a summariser picks from: sentences of prose, utterances of a dialogue
  * (`Name: message` lines) and of a message list (`{from, text}`). An utterance keeps its speaker;
- * a long (or lone) utterance is cut into sentences that each keep it too.
+ * a long utterance is cut into sentences that each keep it too.
  *
  *   splitSentences("Dr. Smith paid $3.50. Really?! Yes… see https://x.org/a.b now.")
  *     → ["Dr. Smith paid $3.50.", "Really?!", "Yes… see https://x.org/a.b now."]
@@ -219,14 +219,13 @@ export function fromMessages(messages: unknown, field = "messages"): Utterance[]
 
 /**
  * The units of a list of utterances: each utterance is one unit, except that one longer than
- * `splitLongerThan` characters (or the only one) with several sentences gives one unit per
- * sentence, each with the utterance's speaker.
+ * `splitLongerThan` characters with several sentences gives one unit per sentence, each with
+ * the utterance's speaker.
  */
 export function unitsOf(utterances: readonly Utterance[], splitLongerThan: number): Unit[] {
-  const limit = utterances.length === 1 ? 0 : splitLongerThan;
   const units: Unit[] = [];
   utterances.forEach((u, i) => {
-    const parts = u.text.length > limit ? splitSentences(u.text) : [];
+    const parts = u.text.length > splitLongerThan ? splitSentences(u.text) : [];
     if (parts.length > 1) {
       for (const text of parts) units.push({ text, speaker: u.speaker, utterance: i });
     } else units.push({ text: u.text.replace(/\s+/g, " "), speaker: u.speaker, utterance: i });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { tinyModel } from "./fixtures.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const DENO = `${ROOT}node_modules/.bin/deno`;
@@ -96,6 +97,17 @@ Deno.test("cli: --jsonl summarises each line, skips and reports bad ones by numb
   }
 });
 
+Deno.test("cli: --model DIR summarises with an Optimum seq2seq export", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/chat.txt`, DIALOGUE);
+    const { code, err } = await task(["--model", await tinyModel("t5-tiny"), `${dir}/chat.txt`]);
+    assert.equal(code, 0, err);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("cli: errors are one line and a non-zero exit", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -107,7 +119,7 @@ Deno.test("cli: errors are one line and a non-zero exit", async () => {
       [[], 2, /usage: deno task summarize/],
       [["--count", "0", "x"], 2, /--count must be a positive integer/],
       [["--bogus", "x"], 2, /unknown option --bogus/],
-      [["--model", dir, `${dir}/chat.txt`], 1, /\(model-unavailable\)$/m],
+      [["--model", dir, `${dir}/chat.txt`], 1, /config\.json: not found \(missing-file\)$/m],
     ];
     for (const [args, status, pattern] of cases) {
       const { code, err } = await task(args);

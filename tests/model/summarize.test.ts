@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { InputError, ModelError, ModelUnavailableError } from "../../model/errors.ts";
+import { InputError, ModelError, ModelFolderError } from "../../model/errors.ts";
 import {
   LIMITS,
   loadSummarizer,
@@ -7,6 +7,7 @@ import {
   summarize,
   type Summarizer,
 } from "../../model/summarize.ts";
+import { tinyModel } from "./fixtures.ts";
 
 const CHAT = [
   { from: "Ann", text: "Are we still meeting at the cafe tomorrow at 10?" },
@@ -165,12 +166,26 @@ Deno.test("requestInput reads text, dialogue or messages and names the bad field
   }
 });
 
-Deno.test("a model folder is a typed 'not available' error until seq2seq is wired", async () => {
+Deno.test("a model folder: an Optimum export generates, a broken one is a typed error", async () => {
   await assert.rejects(loadSummarizer({ model: "/nonexistent" }), (e) => {
-    assert.ok(e instanceof ModelUnavailableError);
-    assert.equal(e.code, "model-unavailable");
+    assert.ok(e instanceof ModelFolderError);
+    assert.equal(e.code, "missing-file");
     return true;
   });
+  const s = await loadSummarizer({ model: await tinyModel("t5-tiny") });
+  try {
+    assert.equal(s.kind, "seq2seq");
+    const out = await s.summarize(CHAT, { generation: { maxNewTokens: 4 } });
+    assert.equal(typeof out.text, "string");
+    assert.deepEqual([out.units, out.total, out.warnings], [[], CHAT.length, []]);
+    await assert.rejects(s.summarize([]), assertInputError("empty-input"));
+    const long = "word ".repeat(2000);
+    await assert.rejects(s.summarize(long), assertInputError("input-too-long", /tokens/));
+    const cut = await s.summarize(long, { overflow: "truncate", generation: { maxNewTokens: 2 } });
+    assert.match(cut.warnings.join(), /truncated/);
+  } finally {
+    await s.release();
+  }
 });
 
 Deno.test("summarize() uses a process-wide default summariser", async () => {

@@ -11,8 +11,11 @@
  * summarised, and the exit status is 1 if any line failed. Progress goes to stderr. The model is
  * loaded once.
  *
- * Exit status: 0 done, 1 failed (bad input, unreadable file, unusable model folder), 2 bad
- * usage.
+ * Options: `--model DIR` an Optimum seq2seq export instead of the extractive default; `--count N`
+ * units in an extractive summary (default 3); `--truncate` cut over-long input (to the leading
+ * units, or to the model's context) with a warning instead of refusing it.
+ *
+ * Exit status: 0 done, 1 failed (bad input, unreadable file, unusable model folder), 2 bad usage.
  * Errors are one line on stderr, never a stack trace, and never quote the input's text.
  */
 import { InputError, ModelError } from "./errors.ts";
@@ -170,7 +173,9 @@ async function jsonl(summarizer: Summarizer, [inPath, outPath]: [string, string]
         failed.push(lineNo);
         console.error(`summarize: ${inPath} line ${lineNo}: ${result}`);
       } else {
-        await writer.write(encoder.encode(JSON.stringify(result) + "\n"));
+        await writer.write(encoder.encode(JSON.stringify(result) + "\n")).catch((e) => {
+          throw new CliError(`cannot write ${outPath}: ${message(e)}`);
+        });
         done++;
       }
       if (performance.now() - lastReport > 2000) {

@@ -3,6 +3,7 @@
  * the same process, round by round, so machine drift hits ours and the baseline alike. Sub-
  * millisecond operations are timed in batches so the clock's resolution never dominates.
  */
+import process from "node:process";
 
 export interface Result {
   name: string;
@@ -46,6 +47,12 @@ export interface CompareOptions {
   warmup?: number;
   /** Smallest wall time of one sample; calls are batched until a sample takes this long. */
   minSampleMs?: number;
+  /**
+   * What a sample measures: elapsed `wall` time (default), or the `cpu` time the whole process
+   * (every thread: workers, GC, WebCrypto's pool) spent, which other processes' load on a shared
+   * machine barely disturbs. CPU results carry the unit "ms cpu".
+   */
+  clock?: "wall" | "cpu";
 }
 
 /** Sorted-sample quantile with linear interpolation. */
@@ -68,18 +75,26 @@ export function summarize(name: string, samples: number[], unit = "ms"): Result 
   };
 }
 
-async function timeBatch(fn: () => unknown, batch: number): Promise<number> {
-  const t0 = performance.now();
+const clocks = {
+  wall: () => performance.now(),
+  cpu: () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1000;
+  },
+};
+
+async function timeBatch(fn: () => unknown, batch: number, clock = clocks.wall): Promise<number> {
+  const t0 = clock();
   for (let i = 0; i < batch; i++) {
     const r = fn();
     if (r instanceof Promise) await r;
   }
-  return (performance.now() - t0) / batch;
+  return (clock() - t0) / batch;
 }
 
 /** Runs the cases interleaved and returns one result (ms per call) per case, in order. */
 export async function compare(cases: Case[], options: CompareOptions = {}): Promise<Result[]> {
-  const { rounds = 30, warmup = 3, minSampleMs = 5 } = options;
+  const { rounds = 30, warmup = 3, minSampleMs = 5, clock = "wall" } = options;
   const batches: number[] = [];
   for (const c of cases) {
     for (let i = 0; i < warmup; i++) await timeBatch(c.fn, 1);
@@ -91,10 +106,10 @@ export async function compare(cases: Case[], options: CompareOptions = {}): Prom
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < cases.length; k++) {
       const i = (k + round) % cases.length;
-      samples[i].push(await timeBatch(cases[i].fn, batches[i]));
+      samples[i].push(await timeBatch(cases[i].fn, batches[i], clocks[clock]));
     }
   }
-  return cases.map((c, i) => summarize(c.name, samples[i]));
+  return cases.map((c, i) => summarize(c.name, samples[i], clock === "cpu" ? "ms cpu" : "ms"));
 }
 
 /** `value = numerator.median / denominator.median`: > 1 means the denominator is faster. */

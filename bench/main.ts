@@ -9,7 +9,6 @@ export type BenchSuite = () => Promise<Omit<Report, "machine" | "suite">>;
 
 const SUITES: Record<string, () => Promise<BenchSuite>> = {
   quality: () => import("./quality.ts").then((m) => m.default),
-  model: () => import("./model.ts").then((m) => m.default),
   protocol: () => import("./protocol.ts").then((m) => m.default),
 };
 

@@ -45,6 +45,22 @@ export function parseArgs(args: string[], valued: string[], booleans: string[] =
   return { flags, positionals };
 }
 
+/**
+ * A server command line: `--listen HOST:PORT` plus `valued` flags, no positional arguments.
+ * Returns the parsed flags and the listen address.
+ */
+export function parseServerArgs(
+  args: string[],
+  valued: string[],
+  usage: string,
+): { p: ParsedArgs; listen: { hostname: string; port: number } } {
+  const p = parseArgs(args, ["listen", ...valued]);
+  if (p.positionals.length > 0) {
+    throw new UsageError(`unexpected argument "${p.positionals[0]}"; ${usage}`);
+  }
+  return { p, listen: parseListen(required(p, "listen")) };
+}
+
 /** The value of a required flag. */
 export function required(parsed: ParsedArgs, name: string): string {
   const v = parsed.flags.get(name);

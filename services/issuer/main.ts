@@ -18,7 +18,7 @@ import { formatIssuerKeys, parseIssuerKeys } from "../../protocol/privacypass.ts
 import {
   intFlag,
   parseArgs,
-  parseListen,
+  parseServerArgs,
   readFlagFile,
   required,
   runMain,
@@ -47,8 +47,7 @@ function issuerName(value: string): string {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const p = parseArgs(args, [
-    "listen",
+  const { p, listen } = parseServerArgs(args, [
     "dir",
     "name",
     "accounts",
@@ -56,11 +55,7 @@ async function serve(args: string[]): Promise<number> {
     "rotate",
     "accept",
     "rate",
-  ]);
-  if (p.positionals.length > 0) {
-    throw new UsageError(`unexpected argument "${p.positionals[0]}"; ${USAGE}`);
-  }
-  const listen = parseListen(required(p, "listen"));
+  ], USAGE);
   const name = issuerName(required(p, "name"));
   const accountsPath = required(p, "accounts");
   let accounts;

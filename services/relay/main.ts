@@ -11,9 +11,8 @@
 import {
   intFlag,
   parseArgs,
-  parseListen,
+  parseServerArgs,
   readFlagFile,
-  required,
   runMain,
   UsageError,
 } from "../common/cli.ts";
@@ -51,19 +50,14 @@ function gatewayEntries(p: ReturnType<typeof parseArgs>): [string, string][] {
 }
 
 async function main(args: string[]): Promise<number> {
-  const p = parseArgs(args, [
-    "listen",
+  const { p, listen } = parseServerArgs(args, [
     "gateway",
     "gateways",
     "max-body",
     "rate",
     "burst",
     "timeout",
-  ]);
-  if (p.positionals.length > 0) {
-    throw new UsageError(`unexpected argument "${p.positionals[0]}"; ${USAGE}`);
-  }
-  const listen = parseListen(required(p, "listen"));
+  ], USAGE);
   let gateways;
   try {
     gateways = parseGateways(gatewayEntries(p));

@@ -19,7 +19,7 @@ import { encodeReleaseEntry, type ReleaseEntry } from "../../protocol/logentry.t
 import { generateSignerKey, parseSignerKey } from "../../protocol/note.ts";
 import {
   parseArgs,
-  parseListen,
+  parseServerArgs,
   readFlagFile,
   required,
   runMain,
@@ -60,11 +60,7 @@ function readEntry(path: string): ReleaseEntry {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const p = parseArgs(args, ["listen", "dir", "key", "token-file"]);
-  if (p.positionals.length > 0) {
-    throw new UsageError(`unexpected argument "${p.positionals[0]}"; ${USAGE}`);
-  }
-  const listen = parseListen(required(p, "listen"));
+  const { p, listen } = parseServerArgs(args, ["dir", "key", "token-file"], USAGE);
   const key = signer(required(p, "key"));
   const tokenFile = p.flags.get("token-file");
   const appendToken = tokenFile === undefined

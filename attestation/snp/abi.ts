@@ -313,3 +313,71 @@ export function encodeTcb(tcb: Tcb, layout: TcbLayout): bigint {
 export function formatTcb(tcb: Tcb): string {
   return Object.entries(tcb).map(([k, v]) => `${k} ${v}`).join(", ");
 }
+
+/**
+ * The certificate table of SNP_GET_EXT_REPORT and configfs-tsm `auxblob` (GHCB specification
+ * §4.1.8.1 "SNP Extended Guest Request"; go-sev-guest `abi.CertTable`): entries of
+ * {GUID[16], offset u32, length u32} ended by an all-zero entry, offsets from the table's start.
+ * GUIDs are in RFC 4122 byte order, as go-sev-guest and virtee/sev write them.
+ */
+export const CERT_TABLE_GUIDS = {
+  vcek: "63da758d-e664-4564-adc5-f4b93be8accd",
+  vlek: "a8074bc2-a25a-483e-aae6-39c045a0b8a1",
+  ask: "4ab7b379-bbac-4fe4-a02f-05aef327c782",
+  ark: "c0b406a4-a803-4952-9743-3fb6014cd0ae",
+} as const;
+
+export interface CertTableEntry {
+  guid: string;
+  /** Name of a known GUID (vcek, vlek, ask, ark), else undefined. */
+  kind?: keyof typeof CERT_TABLE_GUIDS;
+  data: Uint8Array;
+}
+
+function guidText(b: Uint8Array): string {
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export function parseCertTable(table: Uint8Array): CertTableEntry[] {
+  const v = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  const out: CertTableEntry[] = [];
+  for (let at = 0;; at += 24) {
+    if (at + 24 > table.length) malformed("certificate table has no terminating zero entry", at);
+    const guid = table.subarray(at, at + 16);
+    const offset = v.getUint32(at + 16, true);
+    const length = v.getUint32(at + 20, true);
+    if (guid.every((b) => b === 0) && offset === 0 && length === 0) return out;
+    if (offset + length > table.length || offset < at + 24) {
+      malformed(
+        `certificate table entry at ${at} points outside the table (${offset}+${length})`,
+        at,
+      );
+    }
+    const text = guidText(guid);
+    const kind = (Object.keys(CERT_TABLE_GUIDS) as (keyof typeof CERT_TABLE_GUIDS)[])
+      .find((k) => CERT_TABLE_GUIDS[k] === text);
+    out.push({
+      guid: text,
+      ...(kind ? { kind } : {}),
+      data: table.subarray(offset, offset + length),
+    });
+  }
+}
+
+export function encodeCertTable(entries: { guid: string; data: Uint8Array }[]): Uint8Array {
+  const header = 24 * (entries.length + 1);
+  const out = new Uint8Array(header + entries.reduce((n, e) => n + e.data.length, 0));
+  const v = new DataView(out.buffer);
+  let offset = header;
+  entries.forEach((e, i) => {
+    const hex = e.guid.replace(/-/g, "");
+    if (!/^[0-9a-f]{32}$/.test(hex)) throw new RangeError(`bad GUID ${e.guid}`);
+    for (let k = 0; k < 16; k++) out[24 * i + k] = parseInt(hex.slice(2 * k, 2 * k + 2), 16);
+    v.setUint32(24 * i + 16, offset, true);
+    v.setUint32(24 * i + 20, e.data.length, true);
+    out.set(e.data, offset);
+    offset += e.data.length;
+  });
+  return out;
+}

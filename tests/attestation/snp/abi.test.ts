@@ -1,15 +1,19 @@
 import assert from "node:assert/strict";
 import { AttestationError } from "../../../attestation/errors.ts";
 import {
+  CERT_TABLE_GUIDS,
   checkReserved,
   decodeTcb,
+  encodeCertTable,
   encodeReport,
   encodeTcb,
+  parseCertTable,
   parseReport,
   productFromCpuid,
   REPORT_SIZE,
   signingKey,
 } from "../../../attestation/snp/abi.ts";
+import { toHex } from "../../../protocol/bytes.ts";
 import { vectorPath } from "../../vectors.ts";
 
 const REPORTS = [
@@ -139,4 +143,31 @@ Deno.test("product line from CPUID", () => {
   assert.equal(productFromCpuid({ family: 0x17, model: 0x31, stepping: 0 }), undefined);
   assert.equal(productFromCpuid(undefined), undefined);
   assert.equal(REPORT_SIZE, 1184);
+});
+
+Deno.test("certificate table: GUID entries in RFC 4122 byte order, zero-terminated", () => {
+  const vcek = new Uint8Array([1, 2, 3]);
+  const ark = new Uint8Array([4, 5]);
+  const table = encodeCertTable([
+    { guid: CERT_TABLE_GUIDS.vcek, data: vcek },
+    { guid: CERT_TABLE_GUIDS.ark, data: ark },
+  ]);
+  assert.equal(toHex(table.subarray(0, 16)), CERT_TABLE_GUIDS.vcek.replace(/-/g, ""));
+  assert.equal(table.length, 3 * 24 + 5);
+  const entries = parseCertTable(table);
+  assert.deepEqual(entries.map((e) => [e.kind, toHex(e.data)]), [["vcek", "010203"], [
+    "ark",
+    "0405",
+  ]]);
+  assert.deepEqual(parseCertTable(new Uint8Array(4096)), []);
+  const unterminated = table.slice(0, 24);
+  unterminated[16] = 24; // offset just after the entry
+  unterminated.fill(0, 20, 24); // length 0
+  assert.match(
+    reason(() => parseCertTable(unterminated)),
+    /^malformed: .*no terminating zero entry/,
+  );
+  const bad = table.slice();
+  bad[20] = 0xff; // length of the first entry past the end
+  assert.match(reason(() => parseCertTable(bad)), /^malformed: .*points outside the table/);
 });

@@ -61,7 +61,7 @@ export interface Vm {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -107,7 +107,7 @@ export async function startVm(o: VmOptions): Promise<Vm> {
   const manifest = JSON.parse(Deno.readTextFileSync(`${o.image}/manifest.json`)) as Manifest;
   const snp = manifest.measurements.snp;
   const firmware = o.firmware ?? `${ROOT}/${snp.firmware.file}`;
-  const port = o.port === 0 ? await freePort() : o.port;
+  const port = o.port === 0 ? freePort() : o.port;
   const dir = Deno.makeTempDirSync({ prefix: "cloister-boot-" });
   const spSocket = `${dir}/sp.sock`;
   const spState = o.spState ?? DEFAULT_SP_STATE;

@@ -55,8 +55,6 @@ export interface Kem {
   readonly Nenc: number;
   readonly Npk: number;
   readonly Nsk: number;
-  /** The KEM's own KDF (used for its labeled functions, not the suite's). */
-  readonly kdf: Kdf;
   generateKeyPair(): KeyPair;
   /** DeriveKeyPair(ikm) of §7.1.3; `ikm` must carry at least Nsk bytes. */
   deriveKeyPair(ikm: Uint8Array): KeyPair;
@@ -254,7 +252,6 @@ function dhkem(id: number, group: DhGroup, kdf: Kdf, Nsecret: number): Kem {
     Nenc: group.Npk,
     Npk: group.Npk,
     Nsk: group.Nsk,
-    kdf,
     generateKeyPair: () => keyPair(group.randomPrivateKey()),
     deriveKeyPair(ikm: Uint8Array) {
       if (ikm.length < group.Nsk) {

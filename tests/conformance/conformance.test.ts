@@ -21,6 +21,7 @@ const RUNS: [string, string][] = [
   ["wycheproof", "protocols/wycheproof/chacha20_poly1305_test.json"],
   ["wycheproof", "protocols/wycheproof/hkdf_sha256_test.json"],
   ["wycheproof", "protocols/wycheproof/hkdf_sha384_test.json"],
+  ["tdx", "attestation"],
 ];
 
 for (const [suite, path] of RUNS) {

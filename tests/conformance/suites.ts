@@ -6,16 +6,13 @@ import type { Suite } from "./harness.ts";
 
 type Loader = () => Promise<Suite>;
 
-const notBuilt = (issue: number): Loader => () =>
-  Promise.reject(new Error(`not built yet (issue ${issue})`));
-
 export const SUITES: Record<string, Loader> = {
   hpke: () => import("./hpke.ts").then((m) => m.default),
   ohttp: () => import("./ohttp.ts").then((m) => m.default),
   bhttp: () => import("./bhttp.ts").then((m) => m.default),
   wycheproof: () => import("./wycheproof.ts").then((m) => m.default),
   snp: () => import("./snp.ts").then((m) => m.default),
-  tdx: notBuilt(3),
+  tdx: () => import("./tdx.ts").then((m) => m.default),
   measure: () => import("./measure.ts").then((m) => m.default),
   privacypass: () => import("./privacypass.ts").then((m) => m.default),
   oprf: () => import("./oprf.ts").then((m) => m.default),

@@ -4,12 +4,13 @@
  * insertions, duplications, splices of two inputs) plus purely random inputs, and a runner that
  * allows only the decoder's typed errors and checks a property of every accepted input.
  *
- * `fuzzInWorker` runs a target in a worker with a watchdog, so a decoder that hangs fails the test
- * (naming the seed and the last case reached) instead of hanging it.
+ * `FuzzPool` runs targets in workers with a watchdog, so a decoder that hangs fails the test
+ * (naming the seed and the last case reached) instead of hanging it. Workers are reused across
+ * runs because each new one costs a type check of its module graph under `deno test`.
  *
  * Use: a module's default export is a `Record<string, FuzzTarget>`; a test calls
- * `await fuzzInWorker(new URL("./targets.ts", import.meta.url), "name", { count, seed })`.
- * Reproduce a failure with `FUZZ_SEED=<seed>`.
+ * `using pool = new FuzzPool(2); await pool.run(new URL("./targets.ts", import.meta.url),
+ * "name", { count, seed })`. Reproduce a failure with `FUZZ_SEED=<seed>`.
  */
 import { concat, toHex } from "../protocol/bytes.ts";
 
@@ -159,7 +160,12 @@ export interface FuzzStats {
 }
 
 /** A case that broke the rules: carries everything needed to reproduce it. */
-export class FuzzFailure extends Error {}
+export class FuzzFailure extends Error {
+  /** The worker that ran it hung or crashed and cannot run again. */
+  constructor(message: string, readonly workerLost = false) {
+    super(message);
+  }
+}
 
 /** The i-th input of a run: 1 in 8 purely random, the rest mutations of the corpus. */
 export function fuzzInput(prng: Prng, corpus: readonly Uint8Array[]): Uint8Array {
@@ -218,49 +224,111 @@ interface WorkerReport {
   failure?: string;
 }
 
+export interface PoolRunOptions {
+  count: number;
+  seed: number;
+  /** No heartbeat for this long is a hang (heartbeats come every 1000 cases). */
+  stallMs?: number;
+  /** Allowed before the first heartbeat: loading a new worker's modules on a busy machine. */
+  startMs?: number;
+}
+
 /**
- * Runs target `name` of the module at `module` in a worker. Rejects with the reproduction
- * details when a case breaks the rules, or when no progress is reported for `stallMs` (a hang).
+ * Up to `size` fuzz workers, reused from run to run. A worker that hung or crashed is terminated
+ * and replaced. (Deno's `Worker.terminate()` does not stop a thread that never yields; the failure is
+ * reported all the same and the thread ends with the process.)
  */
-export function fuzzInWorker(
+export class FuzzPool implements Disposable {
+  readonly #idle: Worker[] = [];
+  readonly #queue: ((w: Worker) => void)[] = [];
+  #live = 0;
+
+  constructor(readonly size = 2) {}
+
+  async run(module: URL, name: string, options: PoolRunOptions): Promise<FuzzStats> {
+    const worker = await this.#acquire();
+    try {
+      const stats = await runOn(worker, module, name, options);
+      this.#release(worker);
+      return stats;
+    } catch (e) {
+      if (e instanceof FuzzFailure && !e.workerLost) this.#release(worker);
+      else {
+        worker.terminate();
+        this.#live--;
+        this.#queue.shift()?.(this.#spawn());
+      }
+      throw e;
+    }
+  }
+
+  #spawn(): Worker {
+    this.#live++;
+    return new Worker(new URL("./fuzz_worker.ts", import.meta.url), { type: "module" });
+  }
+
+  #acquire(): Promise<Worker> {
+    const idle = this.#idle.pop();
+    if (idle) return Promise.resolve(idle);
+    if (this.#live < this.size) return Promise.resolve(this.#spawn());
+    return new Promise((resolve) => this.#queue.push(resolve));
+  }
+
+  #release(worker: Worker): void {
+    const next = this.#queue.shift();
+    if (next) next(worker);
+    else this.#idle.push(worker);
+  }
+
+  [Symbol.dispose](): void {
+    for (const w of this.#idle.splice(0)) w.terminate();
+  }
+}
+
+function runOn(
+  worker: Worker,
   module: URL,
   name: string,
-  options: { count: number; seed: number; stallMs?: number },
+  options: PoolRunOptions,
 ): Promise<FuzzStats> {
-  const { count, seed, stallMs = 10_000 } = options;
-  const worker = new Worker(new URL("./fuzz_worker.ts", import.meta.url), { type: "module" });
+  const { count, seed, stallMs = 30_000, startMs = 120_000 } = options;
   return new Promise<FuzzStats>((resolve, reject) => {
-    let reached = 0;
+    let reached: number | undefined;
     let watchdog: ReturnType<typeof setTimeout> | undefined;
     const finish = (fn: () => void) => {
       clearTimeout(watchdog);
-      worker.terminate();
+      worker.onmessage = worker.onerror = null;
       fn();
     };
-    const arm = () => {
+    const arm = (ms: number) => {
       clearTimeout(watchdog);
       watchdog = setTimeout(() =>
         finish(() =>
           reject(
             new FuzzFailure(
-              `${name}: no progress for ${stallMs} ms after case ${reached} of ${count} ` +
-                `(seed ${seed}): a decoder hangs; reproduce with FUZZ_SEED=${seed}`,
+              reached === undefined
+                ? `${name}: the fuzz worker did not start within ${ms} ms`
+                : `${name}: no progress for ${ms} ms after case ${reached} of ${count} ` +
+                  `(seed ${seed}): a decoder hangs; reproduce with FUZZ_SEED=${seed}`,
+              true,
             ),
           )
-        ), stallMs);
+        ), ms);
     };
     worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
       if (data.done !== undefined) {
         reached = data.done;
-        arm();
+        arm(stallMs);
       } else if (data.stats) finish(() => resolve(data.stats!));
       else finish(() => reject(new FuzzFailure(`${name}: ${data.failure}`)));
     };
     worker.onerror = (e) => {
       e.preventDefault();
-      finish(() => reject(new FuzzFailure(`${name} (seed ${seed}): worker failed: ${e.message}`)));
+      finish(() =>
+        reject(new FuzzFailure(`${name} (seed ${seed}): worker failed: ${e.message}`, true))
+      );
     };
-    arm();
+    arm(startMs);
     worker.postMessage({ module: module.href, name, count, seed });
   });
 }

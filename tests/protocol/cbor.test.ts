@@ -3,6 +3,7 @@ import { Decoder } from "cbor-x";
 import { CborError, type CborValue, decodeCbor, encodeCbor } from "../../protocol/cbor.ts";
 import { fromHex, toHex } from "../../protocol/bytes.ts";
 import { Prng } from "../fuzz.ts";
+import { randomCbor } from "./fuzz_targets.ts";
 
 function refused(hex: string, code: string, offset: number, options = {}): void {
   assert.throws(() => decodeCbor(fromHex(hex), options), (e) => {
@@ -210,45 +211,11 @@ Deno.test("byte strings decode as views of the input", () => {
   assert.deepEqual(a, Uint8Array.of(1, 2));
 });
 
-/** A random value of the supported subset, nested at most `depth` deep. */
-function randomValue(prng: Prng, depth: number): CborValue {
-  switch (prng.int(depth > 0 ? 9 : 7)) {
-    case 0:
-      return prng.int(2) ? prng.int(30) : prng.int(2 ** 32) * 2 ** prng.int(22) - prng.int(2 ** 20);
-    case 1:
-      return BigInt.asIntN(65, (BigInt(prng.int(2 ** 32)) << 33n) ^ BigInt(prng.int(2 ** 32)));
-    case 2:
-      return prng.bytes(prng.int(40));
-    case 3:
-      return String.fromCodePoint(
-        ...Array.from(
-          { length: prng.int(10) },
-          () => prng.int(2) ? 0x20 + prng.int(90) : 0xe000 + prng.int(0x1000),
-        ),
-      );
-    case 4:
-      return prng.int(2) === 1;
-    case 5:
-      return null;
-    case 6:
-      return -1 - prng.int(1000);
-    case 7:
-      return Array.from({ length: prng.int(5) }, () => randomValue(prng, depth - 1));
-    default: {
-      const m = new Map<string | number, CborValue>();
-      for (let i = prng.int(5); i > 0; i--) {
-        m.set(prng.int(2) ? prng.int(300) - 150 : `k${prng.int(50)}`, randomValue(prng, depth - 1));
-      }
-      return m;
-    }
-  }
-}
-
 Deno.test("cross-check with cbor-x: it decodes our encodings to the same values", () => {
   const cborx = new Decoder({ mapsAsObjects: false, useRecords: false });
   const prng = new Prng(0xcb0c);
   for (let i = 0; i < 2000; i++) {
-    const value = randomValue(prng, 3);
+    const value = randomCbor(prng, 3);
     const bytes = encodeCbor(value);
     const decoded = decodeCbor(bytes);
     assert.deepEqual(decoded, value);

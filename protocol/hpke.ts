@@ -38,7 +38,9 @@ import { type Kem, kemById, type KeyPair } from "./hpke/kem.ts";
 
 export { AES_128_GCM, AES_256_GCM, CHACHA20_POLY1305, EXPORT_ONLY } from "./hpke/aead.ts";
 export type { Aead } from "./hpke/aead.ts";
-export { Context, Mode, RecipientContext, SenderContext } from "./hpke/context.ts";
+export { Mode } from "./hpke/context.ts";
+// Types only: contexts come from CipherSuite.setupSender/setupRecipient, never from raw secrets.
+export type { Context, RecipientContext, SenderContext } from "./hpke/context.ts";
 export { HpkeError, type HpkeErrorCode } from "./hpke/errors.ts";
 export { HKDF_SHA256, HKDF_SHA384, HKDF_SHA512 } from "./hpke/kdf.ts";
 export type { Kdf } from "./hpke/kdf.ts";

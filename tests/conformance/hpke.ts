@@ -6,7 +6,12 @@
  * file or a folder whose manifest.json lists them. A vector whose setup fails reports each of its
  * encryptions and exports as failed too, so the count always covers every case in the file.
  */
-import { CipherSuite, type KeyPair, RecipientContext, SenderContext } from "../../protocol/hpke.ts";
+import {
+  CipherSuite,
+  type KeyPair,
+  type RecipientContext,
+  type SenderContext,
+} from "../../protocol/hpke.ts";
 import { idHex } from "../../protocol/hpke/errors.ts";
 import { equalBytes, fromHex, i2osp, toHex } from "../../protocol/bytes.ts";
 import { type CaseResult, check, errorLine, readJson, type Suite, vectorFiles } from "./harness.ts";

@@ -39,7 +39,7 @@ import {
   type Tcb,
   tcbLayout,
 } from "./snp/abi.ts";
-import { EMULATED, intermediateName, KDS_OID, rootName } from "./snp/kds.ts";
+import { EMULATED, intermediateName, isEmulatedRoot, KDS_OID, rootName } from "./snp/kds.ts";
 import { decodeCbor, encodeCbor } from "../protocol/cbor.ts";
 import { fromHex, toHex } from "../protocol/bytes.ts";
 
@@ -421,6 +421,37 @@ export class EmulatedSecureProcessor {
 }
 
 const STATE_FORMAT = "cloister-emulated-sp/v1";
+
+/**
+ * Where the emulated secure processor keeps its state unless told otherwise:
+ * `$CLOISTER_EMULATED_SP`, else `.cache/emulated-sp` in the checkout (never committed).
+ */
+export function defaultEmulatedState(): string {
+  return Deno.env.get("CLOISTER_EMULATED_SP") ??
+    new URL("../.cache/emulated-sp", import.meta.url).pathname;
+}
+
+/**
+ * The emulated root of a state folder, for verifiers that were asked to trust it
+ * (`--trust-emulated`): reads only the public `ark.pem`, never a private key.
+ */
+export async function loadEmulatedRoot(dir = defaultEmulatedState()): Promise<Certificate> {
+  const path = `${dir}/ark.pem`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new Error(
+      `no emulated secure processor root at ${path} (${e instanceof Error ? e.message : e})`,
+    );
+  }
+  const [block] = readPem(text);
+  const cert = block && parseCertificate(block.der, path);
+  if (!cert || !isEmulatedRoot(cert)) {
+    throw new Error(`${path} is not an emulated secure processor root`);
+  }
+  return cert;
+}
 
 /**
  * The guest ⇄ emulator message format (one request, one response, over any byte stream: QEMU

@@ -101,8 +101,13 @@ function files(list: (Uint8Array | NamedFile)[] | undefined, what: string): Name
   );
 }
 
+/** The roots used when a caller gives none: AMD's ARKs, or Intel's SGX Root CA. */
+export function productionRoots(platform: Platform): Certificate[] {
+  return platform === "sev-snp" ? amdRoots() : [intelSgxRootCa()];
+}
+
 function resolveRoots(platform: Platform, roots: VerifyOptions["roots"]): Certificate[] {
-  if (!roots) return platform === "sev-snp" ? amdRoots() : [intelSgxRootCa()];
+  if (!roots) return productionRoots(platform);
   return roots.flatMap((r, i) => {
     if (r instanceof Uint8Array) return parseCertificates(r, `root file #${i + 1}`);
     if ("bytes" in r) return parseCertificates(r.bytes, r.name);

@@ -1,6 +1,8 @@
 /**
- * The Intel SGX extension of a PCK certificate (OID 1.2.840.113741.1.13.1): the platform's
- * FMSPC, PCE id and the TCB the PCK was issued for, which TCB info levels are matched against.
+ * The PCK certificate of a TDX quote: the chain the quote carries (certification data type 5:
+ * exactly the PCK leaf, its Platform or Processor CA and the Intel SGX Root CA, PEM, in that
+ * order), which CA issued it, and the leaf's Intel SGX extension (OID 1.2.840.113741.1.13.1) with
+ * the platform's FMSPC, PCE-ID and the TCB the PCK was issued for.
  *
  * Source: Intel "SGX PCK Certificate and Certificate Revocation List Profile Specification"
  * §3.5 (Intel SGX extensions), and `shared/specs/attestation.md` (c) item 6. The extension value
@@ -8,13 +10,22 @@
  *   .1 PPID OCTET STRING(16), .2 TCB SEQUENCE { .2.1…2.16 SGX TCB comp SVNs INTEGER,
  *   .2.17 PCESVN INTEGER, .2.18 CPUSVN OCTET STRING(16) }, .3 PCE-ID OCTET STRING(2),
  *   .4 FMSPC OCTET STRING(6), .5 SGX Type ENUMERATED, then optional platform entries (.6, .7).
- * Entries are found by OID (read with `../der.ts`), not position; each required one must appear exactly once.
- * Anything that does not decode is a `chain` refusal (the certificate cannot be decoded).
+ * Entries are found by OID (read with `../der.ts`), not position; each required one must appear
+ * exactly once. Anything that does not decode is a `chain` refusal.
  */
 import { AttestationError } from "../errors.ts";
 import { DerError, expectTag, oid, readOne, sequence, smallInt, TAG, type Tlv } from "../der.ts";
+import { type Certificate, commonName, parseCertificate, readPem } from "../x509.ts";
+import type { Quote } from "./abi.ts";
 
 export const SGX_EXTENSION_OID = "1.2.840.113741.1.13.1";
+export const PCK_LEAF_NAME = "Intel SGX PCK Certificate";
+/** The two PCK issuers, and the `ca` parameter of their PCS CRL. */
+export const PCK_CAS = {
+  "Intel SGX PCK Platform CA": "platform",
+  "Intel SGX PCK Processor CA": "processor",
+} as const;
+export type PckCa = typeof PCK_CAS[keyof typeof PCK_CAS];
 
 export interface PckExtensions {
   ppid: Uint8Array;
@@ -102,4 +113,51 @@ export function parsePckExtensions(der: Uint8Array): PckExtensions {
     if (e instanceof DerError) bad(e.message);
     throw e;
   }
+}
+
+function refuseChain(message: string, field = "pck"): never {
+  throw new AttestationError("chain", message, field);
+}
+
+/** The PCK chain of certification data type 5: exactly leaf, PCK CA, root, in that order. */
+export function pckCertificates(quote: Quote): [Certificate, Certificate, Certificate] {
+  let blocks: { label: string; der: Uint8Array }[];
+  try {
+    blocks = readPem(new TextDecoder().decode(quote.pckChainPem));
+  } catch (e) {
+    refuseChain(
+      `PCK chain in the quote has a bad PEM block (${e instanceof Error ? e.message : e})`,
+    );
+  }
+  const certs = blocks.filter((b) => b.label === "CERTIFICATE");
+  if (certs.length !== 3 || blocks.length !== 3) {
+    refuseChain(
+      `PCK chain in the quote holds ${certs.length} certificates (of ${blocks.length} PEM blocks), not 3 (PCK, PCK CA, root)`,
+    );
+  }
+  const names = ["PCK certificate", "PCK CA certificate", "root certificate of the PCK chain"];
+  const [leaf, ca, root] = certs.map((b, i) => parseCertificate(b.der, names[i]));
+  if (commonName(leaf.subject) !== PCK_LEAF_NAME) {
+    refuseChain(
+      `first certificate of the PCK chain is "${leaf.label}", not "${PCK_LEAF_NAME}"`,
+    );
+  }
+  pckCa(ca);
+  return [leaf, ca, root];
+}
+
+/** The PCK leaf's SGX extension: FMSPC, PCE-ID and the TCB the PCK was issued for. */
+export function pckExtensions(leaf: Certificate): PckExtensions {
+  const ext = leaf.extensions.get(SGX_EXTENSION_OID);
+  if (!ext) {
+    refuseChain("PCK certificate has no Intel SGX extension (1.2.840.113741.1.13.1)");
+  }
+  return parsePckExtensions(ext.value);
+}
+
+/** Which PCK CA issued the chain: the `ca` of its PCS CRL. */
+export function pckCa(ca: Certificate): PckCa {
+  const kind = PCK_CAS[commonName(ca.subject) as keyof typeof PCK_CAS];
+  if (!kind) refuseChain(`PCK issuer is "${ca.label}", not a PCK Platform or Processor CA`);
+  return kind;
 }

@@ -15,11 +15,16 @@
  * collateral"): PCS responses, dcap-qvl `QuoteCollateralV3` bundles, DER CRLs and certificates,
  * PEM and Intel's URL-encoded PEM issuer chains (`*-Issuer-Chain` headers).
  *
- * Everything here is pure. Refusals are `collateral` (a document that is not what it claims),
- * with the field that was wrong; certificates and CRLs that do not decode are `chain` (x509.ts).
+ * `fetchPcsCollateral` gets those files from Intel PCS (API v4) through an injected
+ * `CollateralSource` (network, on-disk cache or offline mirror); everything else here is pure.
+ * Refusals are `collateral` (a document that is not what it claims), with the field that was
+ * wrong; certificates and CRLs that do not decode are `chain` (x509.ts).
  */
 import { AttestationError } from "../errors.ts";
-import { fromHex, utf8 } from "../../protocol/bytes.ts";
+import { fromHex, toHex, utf8 } from "../../protocol/bytes.ts";
+import { CollateralError, type CollateralSource } from "../collateral.ts";
+import type { Quote } from "./abi.ts";
+import { type PckCa, pckCa, pckCertificates, pckExtensions } from "./pck.ts";
 import { TCB_STATUSES, type TcbStatusName } from "../policy.ts";
 import {
   type Certificate,
@@ -528,4 +533,68 @@ function addBundle(out: TdxCollateral, b: Json, name: string): void {
     if (hex.length % 2 !== 0 || /[^0-9a-fA-F]/.test(hex)) refuse(name, `${key} is not hex DER`);
     out.crls.push(parseCrl(fromHex(hex), `${name} ${key}`));
   }
+}
+
+// ---- Intel PCS (API v4) -------------------------------------------------------------------
+
+export const PCS = "https://api.trustedservices.intel.com";
+/** The root CA's CRL; signed by the root, so it comes with no issuer chain. */
+export const ROOT_CA_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der";
+
+/** TDX TCB info of a platform (PCS API v4 "Get TDX TCB Info"); FMSPC in upper-case hex. */
+export function tcbInfoUrl(fmspc: Uint8Array): string {
+  return `${PCS}/tdx/certification/v4/tcb?fmspc=${toHex(fmspc).toUpperCase()}`;
+}
+
+/** Identity of the TD quoting enclave (PCS API v4 "Get TDX QE Identity"). */
+export function qeIdentityUrl(): string {
+  return `${PCS}/tdx/certification/v4/qe/identity`;
+}
+
+/** The CRL of a PCK CA, DER (PCS API v4 "Get PCK Cert CRL"). */
+export function pckCrlUrl(ca: PckCa): string {
+  return `${PCS}/sgx/certification/v4/pckcrl?ca=${ca}&encoding=der`;
+}
+
+/** Response headers that carry each document's issuer chain (URL-encoded PEM), newest first. */
+const CHAIN_HEADERS: Record<string, string[]> = {
+  "TCB info": ["tcb-info-issuer-chain", "sgx-tcb-info-issuer-chain"],
+  "QE identity": ["sgx-enclave-identity-issuer-chain"],
+  "PCK CRL": ["sgx-pck-crl-issuer-chain"],
+};
+
+/**
+ * Everything `verifyEvidence` needs beside a TDX quote, from Intel PCS through `source` (the
+ * network, an on-disk cache, or an offline mirror: `../collateral.ts`): TCB info for the PCK's
+ * FMSPC, the TD_QE identity, the PCK CA's CRL and the root CA CRL, each issuer chain as a file of
+ * its own. Nothing is verified here. `stale` is true when a cache served an entry past its age
+ * because the source failed.
+ */
+export async function fetchPcsCollateral(
+  source: CollateralSource,
+  quote: Quote,
+): Promise<{ files: { name: string; bytes: Uint8Array }[]; stale: boolean }> {
+  const [leaf, ca] = pckCertificates(quote);
+  const requests: [string, string | undefined][] = [
+    [tcbInfoUrl(pckExtensions(leaf).fmspc), "TCB info"],
+    [qeIdentityUrl(), "QE identity"],
+    [pckCrlUrl(pckCa(ca)), "PCK CRL"],
+    [ROOT_CA_CRL_URL, undefined],
+  ];
+  const fetched = await Promise.all(requests.map(([url]) => source.get(url)));
+  const files: { name: string; bytes: Uint8Array }[] = [];
+  requests.forEach(([url, what], i) => {
+    const { body, headers } = fetched[i];
+    files.push({ name: url, bytes: body });
+    if (!what) return;
+    const header = CHAIN_HEADERS[what].find((h) => headers[h] !== undefined);
+    if (!header) {
+      throw new CollateralError(
+        url,
+        `the ${what} response has no ${CHAIN_HEADERS[what][0]} header`,
+      );
+    }
+    files.push({ name: `${url} (${header})`, bytes: utf8(headers[header]) });
+  });
+  return { files, stale: fetched.some((f) => f.stale === true) };
 }

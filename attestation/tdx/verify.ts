@@ -32,14 +32,12 @@ import {
   type Crl,
   iso,
   nameEquals,
-  parseCertificate,
-  readPem,
   verifyRawEcdsa,
   verifySignature,
 } from "../x509.ts";
 import { concat, equalBytes, isZero, toHex } from "../../protocol/bytes.ts";
 import { parseQuote, type Quote } from "./abi.ts";
-import { parsePckExtensions, type PckExtensions, SGX_EXTENSION_OID } from "./pck.ts";
+import { pckCertificates, type PckExtensions, pckExtensions } from "./pck.ts";
 import type { QeIdentity, Signed, TcbInfo, TdxCollateral } from "./pcs.ts";
 import { checkQeIdentity, checkTdxModule, type TcbResult, tdxTcbStatus } from "./tcb.ts";
 
@@ -66,8 +64,6 @@ export interface VerifiedQuote {
   tcb?: TcbResult;
 }
 
-const PCK_CA_NAMES = ["Intel SGX PCK Platform CA", "Intel SGX PCK Processor CA"];
-const PCK_LEAF_NAME = "Intel SGX PCK Certificate";
 const TCB_SIGNING_NAME = "Intel SGX TCB Signing";
 
 function refuse(
@@ -89,50 +85,6 @@ function settle<T>(p: Promise<T>): Promise<Settled<T>> {
 function unwrap<T>(s: Settled<T>): T {
   if (!s.ok) throw s.error;
   return s.value;
-}
-
-/** The PCK chain of certification data type 5: exactly leaf, PCK CA, root, in that order. */
-export function pckCertificates(quote: Quote): [Certificate, Certificate, Certificate] {
-  let blocks: { label: string; der: Uint8Array }[];
-  try {
-    blocks = readPem(new TextDecoder().decode(quote.pckChainPem));
-  } catch (e) {
-    refuse(
-      "chain",
-      `PCK chain in the quote has a bad PEM block (${e instanceof Error ? e.message : e})`,
-      "pck",
-    );
-  }
-  const certs = blocks.filter((b) => b.label === "CERTIFICATE");
-  if (certs.length !== 3 || blocks.length !== 3) {
-    refuse(
-      "chain",
-      `PCK chain in the quote holds ${certs.length} certificates (of ${blocks.length} PEM blocks), not 3 (PCK, PCK CA, root)`,
-      "pck",
-    );
-  }
-  const names = ["PCK certificate", "PCK CA certificate", "root certificate of the PCK chain"];
-  const [leaf, ca, root] = certs.map((b, i) => parseCertificate(b.der, names[i]));
-  if (commonName(leaf.subject) !== PCK_LEAF_NAME) {
-    refuse(
-      "chain",
-      `first certificate of the PCK chain is "${leaf.label}", not "${PCK_LEAF_NAME}"`,
-      "pck",
-    );
-  }
-  if (!PCK_CA_NAMES.includes(commonName(ca.subject) ?? "")) {
-    refuse("chain", `PCK issuer is "${ca.label}", not a PCK Platform or Processor CA`, "pck");
-  }
-  return [leaf, ca, root];
-}
-
-/** The PCK leaf's SGX extension: FMSPC, PCE-ID and the TCB the PCK was issued for. */
-export function pckExtensions(leaf: Certificate): PckExtensions {
-  const ext = leaf.extensions.get(SGX_EXTENSION_OID);
-  if (!ext) {
-    refuse("chain", "PCK certificate has no Intel SGX extension (1.2.840.113741.1.13.1)", "pck");
-  }
-  return parsePckExtensions(ext.value);
 }
 
 async function verifyPckChain(

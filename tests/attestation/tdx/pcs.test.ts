@@ -1,10 +1,16 @@
 import assert from "node:assert/strict";
 import {
+  fetchPcsCollateral,
   parseTcbInfoResponse,
   readCollateral,
   signedMember,
+  tcbInfoUrl,
   topLevelMembers,
 } from "../../../attestation/tdx/pcs.ts";
+import { parseQuote } from "../../../attestation/tdx/abi.ts";
+import { CollateralError, FileSource } from "../../../attestation/collateral.ts";
+import { verifyEvidence } from "../../../attestation/verify.ts";
+import { defaultPolicy } from "../../../attestation/policy.ts";
 import { AttestationError } from "../../../attestation/errors.ts";
 import { toHex, utf8 } from "../../../protocol/bytes.ts";
 import { vectorPath } from "../../vectors.ts";
@@ -109,4 +115,52 @@ Deno.test("collateral files are recognised by content", () => {
     /x\.json: JSON with keys hello is no TDX collateral/,
   );
   assert.throws(() => readCollateral([utf8("hello")], ["x.txt"]), /x\.txt: is neither/);
+});
+
+Deno.test("PCS collateral through an offline mirror verifies the v5 sample; a missing chain header is named", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const host = `${dir}/api.trustedservices.intel.com`;
+    const chain = (f: string) => text(read(`tinfoil-verifier/${f}`));
+    const put = async (path: string, file: string, headers?: Record<string, string>) => {
+      await Deno.mkdir(path.replace(/\/[^/]*$/, ""), { recursive: true });
+      await Deno.writeFile(path, read(`tinfoil-verifier/${file}`));
+      if (headers) await Deno.writeTextFile(`${path}.headers.json`, JSON.stringify(headers));
+    };
+    await put(`${host}/tdx/certification/v4/tcb?fmspc=90C06F000000`, "tcb_info_90c06f000000.json", {
+      "tcb-info-issuer-chain": chain("tcb_info_90c06f000000_chain.txt"),
+    });
+    await put(`${host}/tdx/certification/v4/qe/identity`, "qe_identity.json", {
+      "sgx-enclave-identity-issuer-chain": chain("qe_identity_chain.txt"),
+    });
+    await put(
+      `${host}/sgx/certification/v4/pckcrl?ca=platform&encoding=der`,
+      "pck_crl_platform.crl",
+      {
+        "sgx-pck-crl-issuer-chain": chain("pck_crl_platform_chain.txt"),
+      },
+    );
+    await put(`${dir}/certificates.trustedservices.intel.com/IntelSGXRootCA.der`, "root_ca.crl");
+
+    const evidence = read("go-tdx-guest/quote_v5_sample.dat");
+    const { files, stale } = await fetchPcsCollateral(new FileSource(dir), parseQuote(evidence));
+    assert.equal(stale, false);
+    assert.equal(files.length, 7);
+    assert.equal(files[0].name, tcbInfoUrl(Uint8Array.of(0x90, 0xc0, 0x6f, 0, 0, 0)));
+    const v = await verifyEvidence(
+      { platform: "tdx", evidence, collateral: files },
+      defaultPolicy(),
+      { now: new Date("2026-02-03T01:00:00Z") },
+    );
+    assert.equal(v.fields.tcb_status, "UpToDate");
+
+    await Deno.remove(`${host}/tdx/certification/v4/qe/identity.headers.json`);
+    await assert.rejects(
+      () => fetchPcsCollateral(new FileSource(dir), parseQuote(evidence)),
+      (e: unknown) =>
+        e instanceof CollateralError && /sgx-enclave-identity-issuer-chain/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -8,6 +8,7 @@ import { machine, printReport, type Report } from "./harness.ts";
 export type BenchSuite = () => Promise<Omit<Report, "machine" | "suite">>;
 
 const SUITES: Record<string, () => Promise<BenchSuite>> = {
+  image: () => import("./image.ts").then((m) => m.default),
   quality: () => import("./quality.ts").then((m) => m.default),
   protocol: () => import("./protocol.ts").then((m) => m.default),
 };

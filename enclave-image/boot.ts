@@ -47,6 +47,8 @@ export interface VmOptions {
 
 export interface Vm {
   port: number;
+  /** `performance.now()` when QEMU was spawned (boot times count from here). */
+  startedAt: number;
   /** The measurement the emulated secure processor computed and signs with (hex). */
   measurement: string;
   manifest: Manifest;
@@ -177,6 +179,7 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const startedAt = performance.now();
   const exited = qemu.status.then((s) => s.code);
   progress(`QEMU (TCG) started, pid ${qemu.pid}; guest console → ${o.log}`);
 
@@ -277,7 +280,7 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     );
   };
 
-  return { port, measurement, manifest, waitForConsole, ready, exited, tail, stop };
+  return { port, startedAt, measurement, manifest, waitForConsole, ready, exited, tail, stop };
 }
 
 interface CliOptions {

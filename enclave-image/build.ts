@@ -203,7 +203,7 @@ async function extractDeb(deb: string, sha256: string, cache: string): Promise<s
 }
 
 /** Reads `path` inside an extracted tree, following symlinks inside that tree. */
-function treeFile(root: string, path: string): Uint8Array {
+export function treeFile(root: string, path: string): Uint8Array {
   let p = path;
   for (let hops = 0; hops < 16; hops++) {
     const full = `${root}/${p}`;
@@ -327,8 +327,23 @@ export interface Manifest {
 /** The name of the virtio-serial port the guest reaches the emulated secure processor on. */
 export const SP_PORT_NAME = "org.cloister.sp.0";
 
+function readInputs(): Inputs {
+  return JSON.parse(Deno.readTextFileSync(`${ROOT}/enclave-image/inputs.json`)) as Inputs;
+}
+
+/** The extracted tree of one pinned package of inputs.json (fetched and verified as needed). */
+export async function packageTree(
+  name: string,
+  cache: string,
+  log: (line: string) => void = () => {},
+): Promise<string> {
+  const pin = readInputs().debs.find((d) => d.name === name);
+  if (!pin) throw new BuildError("usage", `inputs.json pins no package named ${name}`);
+  return await extractDeb(await fetchDeb(pin, cache, log), pin.sha256, cache);
+}
+
 export async function build(o: BuildOptions): Promise<Manifest> {
-  const inputs = JSON.parse(Deno.readTextFileSync(`${ROOT}/enclave-image/inputs.json`)) as Inputs;
+  const inputs = readInputs();
   const epoch = Number(Deno.env.get("SOURCE_DATE_EPOCH") ?? inputs.source_date_epoch);
   if (!Number.isInteger(epoch) || epoch < 0) {
     throw new BuildError("usage", `SOURCE_DATE_EPOCH must be a non-negative integer, got ${epoch}`);

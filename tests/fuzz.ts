@@ -157,6 +157,8 @@ export interface FuzzStats {
   refused: Record<string, number>;
   /** Slowest single decode, in milliseconds. */
   slowestMs: number;
+  /** The whole run, in milliseconds. */
+  elapsedMs: number;
 }
 
 /** A case that broke the rules: carries everything needed to reproduce it. */
@@ -177,7 +179,8 @@ export function fuzzInput(prng: Prng, corpus: readonly Uint8Array[]): Uint8Array
 export function runFuzz(target: FuzzTarget, options: FuzzOptions): FuzzStats {
   const { count, seed, progress, every = 1000 } = options;
   const prng = new Prng(seed);
-  const stats: FuzzStats = { count, accepted: 0, refused: {}, slowestMs: 0 };
+  const runStarted = performance.now();
+  const stats: FuzzStats = { count, accepted: 0, refused: {}, slowestMs: 0, elapsedMs: 0 };
   for (let i = 0; i < count; i++) {
     if (progress && i % every === 0) progress(i);
     const input = fuzzInput(prng, target.corpus);
@@ -209,6 +212,7 @@ export function runFuzz(target: FuzzTarget, options: FuzzOptions): FuzzStats {
       throw new FuzzFailure(`accepted input fails its check (${where}):\n${e}`);
     }
   }
+  stats.elapsedMs = performance.now() - runStarted;
   return stats;
 }
 

@@ -5,7 +5,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import { type FuzzTarget, Prng } from "../fuzz.ts";
-import { fromHex, toHex, utf8 } from "../../protocol/bytes.ts";
+import { concat, fromHex, toHex, utf8 } from "../../protocol/bytes.ts";
 import {
   decodeVarint,
   encodeVarint,
@@ -31,6 +31,20 @@ import {
   type EvidenceBundle,
   EvidenceError,
 } from "../../protocol/evidence.ts";
+import {
+  ClientContext,
+  decapsulateRequest,
+  decodeKeyConfig,
+  decodeKeyConfigs,
+  encapsulateRequest,
+  encodeKeyConfig,
+  encodeKeyConfigs,
+  GatewayContext,
+  type GatewayKey,
+  type KeyConfig,
+  OhttpError,
+} from "../../protocol/ohttp.ts";
+import { CipherSuite, type SenderContext } from "../../protocol/hpke.ts";
 import { vectorPath } from "../vectors.ts";
 
 const corpusPrng = new Prng(0xc0ffee);
@@ -234,12 +248,143 @@ const evidence: FuzzTarget = {
   },
 };
 
+// ---- Oblivious HTTP ------------------------------------------------------------------------
+
+const X25519 = 0x0020, P256 = 0x0010, HKDF_SHA256 = 0x0001, AES_128_GCM = 0x0001;
+const CHACHA20 = 0x0003;
+
+/** A gateway key pair derived from the corpus PRNG (RFC 9180 §7.1.3), so corpora are fixed. */
+function gatewayKey(keyId: number, kemId: number, algorithms: KeyConfig["algorithms"]): GatewayKey {
+  const kem = new CipherSuite(kemId, HKDF_SHA256, AES_128_GCM).kem;
+  const { privateKey, publicKey } = kem.deriveKeyPair(corpusPrng.bytes(kem.Nsk));
+  return { config: { keyId, kemId, publicKey, algorithms }, privateKey };
+}
+
+const GATEWAY: GatewayKey[] = [
+  gatewayKey(1, X25519, [{ kdfId: HKDF_SHA256, aeadId: AES_128_GCM }, {
+    kdfId: HKDF_SHA256,
+    aeadId: CHACHA20,
+  }]),
+  gatewayKey(2, P256, [{ kdfId: HKDF_SHA256, aeadId: AES_128_GCM }]),
+];
+const configs = [
+  ...GATEWAY.map((k) => k.config),
+  gatewayKey(3, 0x0011, [{ kdfId: 0x0002, aeadId: 0x0002 }]).config,
+  gatewayKey(4, 0x0012, [{ kdfId: 0x0003, aeadId: 0xffff }, { kdfId: 9, aeadId: 9 }]).config,
+  gatewayKey(5, 0x0021, [{ kdfId: 0x0003, aeadId: CHACHA20 }]).config,
+];
+
+const keyConfig: FuzzTarget = {
+  corpus: configs.map(encodeKeyConfig),
+  decode: (input) => decodeKeyConfig(input),
+  allowed: (e) => e instanceof OhttpError,
+  check(input, decoded) {
+    sameBytes(encodeKeyConfig(decoded as KeyConfig), input, "key config re-encoding");
+  },
+};
+
+const keyConfigs: FuzzTarget = {
+  corpus: [configs, configs.slice(0, 1), configs.slice(1, 3), [configs[4], configs[0]]].map(
+    encodeKeyConfigs,
+  ),
+  decode: (input) => decodeKeyConfigs(input),
+  allowed: (e) => e instanceof OhttpError,
+  check(_input, decoded) {
+    const list = decoded as KeyConfig[];
+    if (!isDeepStrictEqual(decodeKeyConfigs(encodeKeyConfigs(list)), list)) {
+      throw new Error("key config list does not round-trip");
+    }
+  },
+};
+
+// Requests to the X25519 key in both its suites; a P-256 one whose enc is off the curve (valid
+// P-256 encs would make most inputs pay for a P-256 multiplication); and X25519 encs that are
+// low-order points (u = 0, u = 1: all-zero shared secrets, RFC 9180 §7.1.4).
+const requests = [0, 1].map((i) =>
+  encapsulateRequest(GATEWAY[0].config, corpusPrng.bytes(8 + 24 * i), {
+    algorithm: GATEWAY[0].config.algorithms[i],
+  }).encapsulatedRequest
+);
+const offCurve = encapsulateRequest(GATEWAY[1].config, corpusPrng.bytes(20)).encapsulatedRequest;
+offCurve[7 + 64] ^= 1; // the last byte of the point's y coordinate
+const lowOrder = [0, 1].map((u) => {
+  const r = requests[0].slice();
+  r.fill(0, 7, 39);
+  r[7] = u;
+  return r;
+});
+// Headers the gateway refuses before any key agreement: unknown key id, a KEM that is not the
+// key's, a suite the key does not offer (§4.3, §5.3).
+const refusedHeaders = [[0, 9], [2, 0x11], [6, 0x02]].map(([at, value]) => {
+  const r = requests[1].slice();
+  r[at] = value;
+  return r;
+});
+
+const request: FuzzTarget = {
+  corpus: [...requests, offCurve, ...lowOrder, ...refusedHeaders],
+  decode(input) {
+    const { request, context } = decapsulateRequest(GATEWAY, input);
+    context.dispose();
+    return request;
+  },
+  allowed: (e) => e instanceof OhttpError,
+};
+
+/**
+ * Response decapsulation needs a fresh client context per input, and a real one costs a
+ * Diffie-Hellman operation. A response context only asks its HPKE context for one export
+ * (RFC 9458 §4.4), so a stand-in that returns the real context's export runs the same code on
+ * the same keys; building the target checks that a real gateway's response opens with it.
+ */
+function responseTarget(): FuzzTarget {
+  const { config } = GATEWAY[0];
+  const suite = new CipherSuite(X25519, HKDF_SHA256, AES_128_GCM);
+  const hdr = Uint8Array.of(config.keyId, 0, X25519, 0, HKDF_SHA256, 0, AES_128_GCM);
+  const info = concat(utf8("message/bhttp request"), Uint8Array.of(0), hdr);
+  const { enc, context } = suite.setupSender(config.publicKey, { info });
+  const gateway = decapsulateRequest(GATEWAY, concat(hdr, enc, context.seal(utf8("fuzz"))));
+  const exported = context.export(utf8("message/bhttp response"), 16);
+  context.dispose();
+  const standIn = () => {
+    let disposed = false;
+    return {
+      export: () => exported.slice(),
+      dispose: () => void (disposed = true),
+      get disposed() {
+        return disposed;
+      },
+    } as unknown as SenderContext;
+  };
+  const body = utf8('{"summary":"ok"}');
+  if (
+    !isDeepStrictEqual(
+      new ClientContext(suite, standIn(), enc).decapsulateResponse(
+        gateway.context.encapsulateResponse(body),
+      ),
+      body,
+    )
+  ) throw new Error("the stand-in context does not open a real gateway response");
+  return {
+    corpus: [0, 1, 16, 100].map((n) =>
+      new GatewayContext(suite, standIn(), enc).encapsulateResponse(corpusPrng.bytes(n))
+    ),
+    decode: (input) => new ClientContext(suite, standIn(), enc).decapsulateResponse(input),
+    allowed: (e) => e instanceof OhttpError,
+  };
+}
+
+// The Diffie-Hellman-bound target first, so a pool of two workers spreads the others beside it.
 const targets: Record<string, FuzzTarget> = {
+  "ohttp-request": request,
   varint,
   "bhttp-request": bhttpTarget("request", randomRequest, decodeRequest, encodeRequest),
   "bhttp-response": bhttpTarget("response", randomResponse, decodeResponse, encodeResponse),
   cbor,
   evidence,
+  "ohttp-key-config": keyConfig,
+  "ohttp-key-configs": keyConfigs,
+  "ohttp-response": responseTarget(),
 };
 
 export default targets;

@@ -203,7 +203,8 @@ function snpResult(
 
 async function verifyTdx(input: EvidenceInput, policy: Policy, o: Resolved): Promise<Verified> {
   const given = files(input.collateral, "collateral file");
-  const collateral = readCollateral(given.map((f) => f.bytes), given.map((f) => f.name));
+  // Read only once the quote has parsed (tdx/verify.ts), so the README's order holds.
+  const collateral = () => readCollateral(given.map((f) => f.bytes), given.map((f) => f.name));
   const extra = files(input.certs, "certificate file").flatMap((f) =>
     parseCertificates(f.bytes, f.name)
   );

@@ -23,6 +23,7 @@
  * collateral signatures verified once are remembered (`x509.ts` caches); the quote's own
  * signature is checked on every call.
  */
+import { createHash } from "node:crypto";
 import { AttestationError } from "../errors.ts";
 import {
   applyCrl,
@@ -133,8 +134,8 @@ function checkWindow(doc: { issueDate: Date; nextUpdate: Date }, what: string, n
   refuse("expired", `${what} is ${state} at ${iso(now)}: ${window}`, what);
 }
 
-async function sha256(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", data as BufferSource));
+function sha256(data: Uint8Array): Uint8Array {
+  return createHash("sha256").update(data).digest();
 }
 
 /** ECDSA P-256 verification with the bare attestation key (x‖y, not a certificate). */
@@ -160,9 +161,9 @@ async function verifyWithAttestationKey(quote: Quote): Promise<boolean> {
 
 /** Step 3, every part started at once; returns the first failure in order, or undefined. */
 async function signatureProblem(quote: Quote, pck: Certificate): Promise<string | undefined> {
-  const [qeOk, binding, quoteOk] = await Promise.all([
+  const binding = sha256(concat(quote.attestationKey, quote.qeAuthData));
+  const [qeOk, quoteOk] = await Promise.all([
     verifyRawEcdsa(quote.qeReport.raw, quote.qeReportSignature, pck),
-    sha256(concat(quote.attestationKey, quote.qeAuthData)),
     verifyWithAttestationKey(quote),
   ]);
   if (!qeOk) return "the QE report signature does not verify with the PCK certificate's key";
@@ -216,22 +217,26 @@ async function verifyCollateralSignatures(
   if (signers.length === 0) {
     refuse("collateral", `no "${TCB_SIGNING_NAME}" certificate was given`, "tcb-signing");
   }
+  // The documents' signatures by every candidate start now, with the candidates' chains.
+  const pairs = [[docs.tcbInfo, "TCB info"], [docs.qeIdentity, "QE identity"]] as const;
+  const signed = pairs.map(([doc]) =>
+    Promise.all(signers.map((s) => verifyRawEcdsa(doc.signed, doc.signature, s)))
+  );
+  const chains = await Promise.all(signers.map((signer) =>
+    settle(buildChain(signer, {
+      now: options.now,
+      roots: options.roots,
+      intermediates: collateral.certificates,
+      maxLength: 2,
+    }))
+  ));
   const paths: Certificate[][] = [];
   let problem = "";
-  for (const signer of signers) {
-    try {
-      paths.push(
-        await buildChain(signer, {
-          now: options.now,
-          roots: options.roots,
-          intermediates: collateral.certificates,
-          maxLength: 2,
-        }),
-      );
-    } catch (e) {
-      if (!(e instanceof AttestationError) || e.reason !== "chain") throw e;
-      problem = e.message;
-    }
+  for (const chain of chains) {
+    if (chain.ok) paths.push(chain.value);
+    else if (chain.error instanceof AttestationError && chain.error.reason === "chain") {
+      problem = chain.error.message;
+    } else throw chain.error;
   }
   if (paths.length === 0) {
     refuse(
@@ -240,11 +245,9 @@ async function verifyCollateralSignatures(
       "tcb-signing",
     );
   }
-  for (
-    const [doc, what] of [[docs.tcbInfo, "TCB info"], [docs.qeIdentity, "QE identity"]] as const
-  ) {
-    const ok = await Promise.all(paths.map((p) => verifyRawEcdsa(doc.signed, doc.signature, p[0])));
-    if (!ok.includes(true)) {
+  for (const [k, [, what]] of pairs.entries()) {
+    const ok = await signed[k];
+    if (!paths.some((p) => ok[signers.indexOf(p[0])])) {
       refuse(
         "collateral",
         `the ${what} signature does not verify with ${
@@ -260,10 +263,13 @@ async function verifyCollateralSignatures(
 /**
  * Verifies a TDX quote (raw bytes, trailing padding allowed) against its collateral. Resolves to
  * what was established, or rejects with the first `AttestationError` in the README's order.
+ * `collateral` may be a function that reads it (`readCollateral`): it is called once the quote
+ * has parsed, so a malformed quote is reported before a bad collateral file, and the quote's
+ * signature checks run while the collateral is being decoded.
  */
 export async function verifyQuote(
   bytes: Uint8Array,
-  collateral: TdxCollateral | undefined,
+  collateral: TdxCollateral | (() => TdxCollateral) | undefined,
   options: TdxVerifyOptions,
 ): Promise<VerifiedQuote> {
   const check = options.check ?? "full";
@@ -271,13 +277,15 @@ export async function verifyQuote(
   const quote = parseQuote(bytes);
   if (check === "parse") return { quote, check };
   const full = check === "full";
-  const given = collateral ?? { tcbInfos: [], qeIdentities: [], certificates: [], crls: [] };
 
-  // 2. certificate path: decoding is synchronous, the public-key work starts now, all of it.
+  // 2. certificate path: decoding is synchronous, the public-key work starts as soon as its
+  // inputs are known (the quote's own signatures first, while the collateral is read).
   const certs = pckCertificates(quote);
   const extensions = pckExtensions(certs[0]);
-  const chain = settle(verifyPckChain(certs, given.crls, options));
   const signatures = settle(signatureProblem(quote, certs[0]));
+  const given = (typeof collateral === "function" ? collateral() : collateral) ??
+    { tcbInfos: [], qeIdentities: [], certificates: [], crls: [] };
+  const chain = settle(verifyPckChain(certs, given.crls, options));
   let docs: Settled<ReturnType<typeof selectCollateral>> | undefined;
   let docSignatures: Promise<Settled<Certificate[][]>> | undefined;
   if (full) {

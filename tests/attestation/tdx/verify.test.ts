@@ -10,6 +10,7 @@ import { verifyQuote } from "../../../attestation/tdx/verify.ts";
 import { validateQuote } from "../../../attestation/tdx/validate.ts";
 import { intelSgxRootCa } from "../../../attestation/tdx/trust.ts";
 import { parsePolicy } from "../../../attestation/policy.ts";
+import { verifyEvidence } from "../../../attestation/verify.ts";
 import { AttestationError, type Reason } from "../../../attestation/errors.ts";
 import { toHex, utf8 } from "../../../protocol/bytes.ts";
 import { vectorPath } from "../../vectors.ts";
@@ -212,4 +213,32 @@ Deno.test("fields decode as the manifest says", async () => {
   assert.equal(v.tcb?.status, "UpToDate");
   assert.equal(v.tcb?.module?.isvSvn, 4); // TDX_01, tee_tcb_svn[0] = 6
   assert.equal(v.qeIdentity?.id, "TD_QE");
+});
+
+Deno.test("a malformed quote is reported before an unreadable collateral file", async () => {
+  const evidence = QUOTE.subarray(0, 100);
+  await assert.rejects(
+    () =>
+      verifyEvidence(
+        { platform: "tdx", evidence, collateral: [{ name: "junk.json", bytes: utf8("{}") }] },
+        parsePolicy({}),
+        { now: AT },
+      ),
+    (e: unknown) => e instanceof AttestationError && e.reason === "malformed",
+  );
+  // With a well-formed quote the same file is the refusal.
+  await assert.rejects(
+    () =>
+      verifyEvidence(
+        {
+          platform: "tdx",
+          evidence: QUOTE,
+          collateral: [{ name: "junk.json", bytes: utf8("{}") }],
+        },
+        parsePolicy({}),
+        { now: AT },
+      ),
+    (e: unknown) =>
+      e instanceof AttestationError && e.reason === "collateral" && /junk\.json/.test(e.message),
+  );
 });

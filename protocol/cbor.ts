@@ -27,7 +27,7 @@
  * non-shortest arguments, indefinite lengths and duplicate keys, last one wins) and its encoder
  * orders map keys by insertion, not by encoded bytes; making it strict would mean re-checking
  * every item after it, which is the whole decoder again. The subset is small enough to write out
- * and read in one sitting (about 250 lines); cbor-x stays as the independent implementation the
+ * and read in one sitting; cbor-x stays as the independent implementation the
  * tests cross-check against.
  */
 import { ProtocolError } from "./errors.ts";

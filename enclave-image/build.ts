@@ -10,7 +10,7 @@
  * bytes: no timestamp, path or host-specific value reaches an output.
  *
  *   deno task image [--out DIR] [--ovmf FILE] [--kernel FILE.deb --kernel-sha256 HEX]
- *                   [--model DIR] [--vcpus N] [--vcpu-type NAME] [--guest-features HEX]
+ *                   [--tdvf FILE] [--model DIR] [--issuer-key FILE] [--vcpus N] [--vcpu-type NAME] [--guest-features HEX]
  *                   [--cache DIR] [--quiet]
  */
 import { createHash } from "node:crypto";
@@ -18,6 +18,7 @@ import { Buffer } from "node:buffer";
 import zlib from "node:zlib";
 import { launchDigest } from "../attestation/measure/launch.ts";
 import { parseOvmf } from "../attestation/measure/ovmf.ts";
+import { mrtd } from "../attestation/measure/tdx.ts";
 import { sevHashesOf } from "../attestation/measure/sev-hashes.ts";
 import { vcpuSigOf } from "../attestation/measure/vmsa.ts";
 import { type Entry, newc } from "./cpio.ts";
@@ -105,6 +106,10 @@ export interface BuildOptions {
   ovmf?: string;
   kernelDeb?: { file: string; sha256: string };
   model?: string;
+  /** An IntelTdx TDVF firmware: MRTD goes into the manifest. */
+  tdvf?: string;
+  /** The Privacy Pass issuer's key file the runtime redeems tokens with (measured). */
+  issuerKey?: string;
   vcpus: number;
   vcpuType: string;
   guestFeatures: bigint;
@@ -319,7 +324,12 @@ export interface Manifest {
       firmware: { file: string; sha256: string; bootable: boolean; about: string };
       kernel_hashes: { kernel: string; initrd: string; cmdline: string };
     };
-    tdx: null | Record<string, unknown>;
+    tdx: null | {
+      mrtd: string;
+      mrtd_two_pass: string;
+      firmware: { file: string; sha256: string };
+      rtmrs: string;
+    };
     tdx_note: string;
   };
 }
@@ -457,6 +467,15 @@ export async function build(o: BuildOptions): Promise<Manifest> {
   } finally {
     Deno.removeSync(work, { recursive: true });
   }
+  if (o.issuerKey) {
+    const key = readFile(o.issuerKey, "issuer key");
+    tree.file("app/issuer-key", key);
+    records.push({
+      name: "issuer-key",
+      file: o.issuerKey.split("/").pop(),
+      sha256: sha256hex(key),
+    });
+  }
   if (o.model) {
     for (const rel of walk(o.model).sort()) {
       tree.file(`app/model/${rel}`, readFile(`${o.model}/${rel}`, "model file"));
@@ -540,9 +559,9 @@ export async function build(o: BuildOptions): Promise<Manifest> {
           cmdline: hex(hashes.cmdline),
         },
       },
-      tdx: null,
-      tdx_note: "TDX needs a kernel with the TDX guest driver (--kernel) and an IntelTdx TDVF; " +
-        'see README.md "TDX"',
+      tdx: tdx(o.tdvf),
+      tdx_note: "TDX needs a kernel with the TDX guest driver (--kernel) and an IntelTdx TDVF " +
+        '(--tdvf); RTMRs are not published; see README.md "TDX"',
     },
   };
 
@@ -552,6 +571,19 @@ export async function build(o: BuildOptions): Promise<Manifest> {
   Deno.writeFileSync(`${o.out}/cmdline`, cmdlineBytes);
   Deno.writeTextFileSync(`${o.out}/manifest.json`, JSON.stringify(manifest, null, 2) + "\n");
   return manifest;
+}
+
+/** MRTD for a TDVF firmware (both page orders; see attestation/measure/tdx.ts). */
+function tdx(file: string | undefined): Manifest["measurements"]["tdx"] {
+  if (!file) return null;
+  const bytes = readFile(file, "TDVF firmware");
+  const fw = parseOvmf(bytes);
+  return {
+    mrtd: hex(mrtd(fw, "per-page")),
+    mrtd_two_pass: hex(mrtd(fw, "two-pass")),
+    firmware: { file: file.split("/").pop()!, sha256: sha256hex(bytes) },
+    rtmrs: "not published: RTMR[1..2] of a direct boot are not reproduced without TDX vectors",
+  };
 }
 
 /** onnxruntime-node's JavaScript (no maps, no types) and onnxruntime-common, for the runtime. */
@@ -619,6 +651,12 @@ function parseArgs(args: string[]): BuildOptions & { quiet: boolean } {
       case "--model":
         o.model = value();
         break;
+      case "--tdvf":
+        o.tdvf = value();
+        break;
+      case "--issuer-key":
+        o.issuerKey = value();
+        break;
       case "--vcpus": {
         o.vcpus = Number(value());
         if (!Number.isInteger(o.vcpus) || o.vcpus < 1 || o.vcpus > 64) {
@@ -683,7 +721,12 @@ if (import.meta.main) {
           snp.firmware.bootable ? "" : ", emulated launch only"
         })`,
     );
-    console.log(`TDX         not computed: ${m.measurements.tdx_note}`);
+    const tdx = m.measurements.tdx;
+    console.log(
+      tdx
+        ? `TDX MRTD    ${tdx.mrtd}\n            (KVM per-page order; two-pass ${tdx.mrtd_two_pass}; firmware ${tdx.firmware.file})`
+        : `TDX         not computed: ${m.measurements.tdx_note}`,
+    );
     console.error(`${elapsed()} done`);
   } catch (e) {
     console.error(`image build failed: ${e instanceof Error ? e.message : e}`);

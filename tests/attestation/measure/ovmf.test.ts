@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { GUIDS, parseOvmf, sevEsResetEip } from "../../../attestation/measure/ovmf.ts";
+import { guidBytes, guidString } from "../../../attestation/measure/guid.ts";
+import { MeasureError } from "../../../attestation/measure/errors.ts";
+import { launchDigest } from "../../../attestation/measure/launch.ts";
+import { sevHashesOf } from "../../../attestation/measure/sev-hashes.ts";
+import { firmwareImage, u32 } from "./firmware.ts";
+
+const code = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof MeasureError, String(e));
+    return e.code;
+  }
+  return "accepted";
+};
+
+Deno.test("guid: canonical string <-> mixed-endian bytes", () => {
+  const g = "96b582de-1fb2-45f7-baea-a366c55a082d";
+  assert.equal(Buffer.from(guidBytes(g)).toString("hex"), "de82b596b21ff745baeaa366c55a082d");
+  assert.equal(guidString(guidBytes(g)), g);
+  assert.throws(() => guidBytes("not-a-guid"), TypeError);
+});
+
+Deno.test("parseOvmf: an image without a footer table has no entries; sizes must be whole pages", () => {
+  const plain = parseOvmf(new Uint8Array(8192));
+  assert.equal(plain.table.size, 0);
+  assert.equal(plain.gpa, 0x1_0000_0000 - 8192);
+  assert.equal(code(() => parseOvmf(new Uint8Array(5000))), "ovmf-malformed");
+  assert.equal(code(() => sevEsResetEip(plain)), "ovmf-missing-entry");
+});
+
+Deno.test("parseOvmf: SEV metadata with a bad signature or version is refused with its offset", () => {
+  const meta = new Uint8Array(16 + 12);
+  meta.set(new TextEncoder().encode("ASEV"));
+  new DataView(meta.buffer).setUint32(4, meta.length, true);
+  new DataView(meta.buffer).setUint32(8, 1, true);
+  new DataView(meta.buffer).setUint32(12, 1, true);
+  new DataView(meta.buffer).setUint32(16 + 8, 0x10, true); // one KERNEL_HASHES section at GPA 0
+  const image = (m: Uint8Array) =>
+    firmwareImage(4096, [{ guid: GUIDS.sevMetadata, data: u32(0x200) }], [{
+      fromEnd: 0x200,
+      bytes: m,
+    }]);
+  assert.equal(parseOvmf(image(meta)).sections.length, 1);
+  const badSig = meta.slice();
+  badSig[0] = 0x42;
+  assert.throws(() => parseOvmf(image(badSig)), /offset 3584 has signature "BSEV"/);
+  const badVersion = meta.slice();
+  badVersion[8] = 2;
+  assert.equal(code(() => parseOvmf(image(badVersion))), "ovmf-malformed");
+});
+
+Deno.test("launchDigest: a changed initrd or cmdline changes the SNP measurement", () => {
+  const ovmf = Deno.readFileSync(
+    new URL(
+      "../../../enclave-image/firmware/ovmf-amdsev-edk2-stable202405-last4k.bin",
+      import.meta.url,
+    ),
+  );
+  const kernel = new Uint8Array(100).fill(7);
+  const digest = (initrd: Uint8Array, cmdline: string) =>
+    Buffer.from(launchDigest({
+      mode: "snp",
+      ovmf,
+      vcpus: 2,
+      vcpuType: "EPYC-Milan",
+      kernel: sevHashesOf(kernel, initrd, cmdline),
+    })).toString("hex");
+  const base = digest(new Uint8Array(10), "console=ttyS0");
+  const tampered = new Uint8Array(10);
+  tampered[3] = 1;
+  assert.notEqual(digest(tampered, "console=ttyS0"), base);
+  assert.notEqual(digest(new Uint8Array(10), "console=ttyS0 "), base);
+  assert.equal(digest(new Uint8Array(10), "console=ttyS0"), base);
+  assert.equal(
+    code(() =>
+      launchDigest({ mode: "snp", ovmf, kernel: sevHashesOf(kernel, undefined, undefined) })
+    ),
+    "vcpu",
+  );
+});

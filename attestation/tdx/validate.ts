@@ -3,7 +3,8 @@
  * to what `verify.ts` established. Order, after the vectors README: `tcb` (no matching level, or
  * a status outside `accept_tcb_status`), then `debug` (td_attributes bit 0, TDX module spec
  * "TDINFO_STRUCT.ATTRIBUTES.DEBUG"; go-tdx-guest `EnableTdDebugCheck`), then `policy` (MRTD
- * allow-list, RTMR0-3), then `binding` (REPORT_DATA).
+ * allow-list, RTMR0-3; and SEV-SNP pins that a TD cannot meet), then `binding` (REPORT_DATA).
+ * SEV-SNP-only refinements (vmpl, host_data, key digests, min_tcb) do not apply to a TD.
  *
  * The TCB judgement applies to `full` verification only: a `signature` check has no collateral
  * and so no status to judge.
@@ -46,6 +47,22 @@ export function validateQuote(verified: VerifiedQuote, policy: Policy): void {
         toHex(body.tdAttributes)
       }, bit 0 set) and the policy does not allow debug`,
       "td_attributes",
+    );
+  }
+  // A policy written for SEV-SNP must not wave a TD through: a pinned launch measurement with
+  // no MRTD pin, or a required AMD product, admits no TDX quote (else any TD would pass).
+  if (policy.measurement && !policy.mrtd) {
+    throw new AttestationError(
+      "policy",
+      "the policy pins SEV-SNP launch measurements but no MRTD, so no TDX quote can satisfy it",
+      "mrtd",
+    );
+  }
+  if (policy.requireProduct) {
+    throw new AttestationError(
+      "policy",
+      `the policy requires an AMD ${policy.requireProduct}; this is an Intel TDX quote`,
+      "product",
     );
   }
   if (policy.mrtd && !policy.mrtd.some((m) => equalBytes(m, body.mrTd))) {

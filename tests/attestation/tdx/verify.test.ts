@@ -242,3 +242,27 @@ Deno.test("a malformed quote is reported before an unreadable collateral file", 
       e instanceof AttestationError && e.reason === "collateral" && /junk\.json/.test(e.message),
   );
 });
+
+Deno.test("policy: SEV-SNP pins never let a TD through; debug, MRTD, RTMR and binding in order", async () => {
+  const v = await verifyQuote(QUOTE, readCollateral([BUNDLE]), { now: AT, roots });
+  const reason = (doc: unknown) => {
+    try {
+      validateQuote(v, parsePolicy(doc));
+      return "accept";
+    } catch (e) {
+      if (!(e instanceof AttestationError)) throw e;
+      return e.reason;
+    }
+  };
+  const mrtd = toHex(v.quote.body.mrTd);
+  assert.equal(reason({ measurement: "00".repeat(48) }), "policy");
+  assert.equal(reason({ measurement: "00".repeat(48), mrtd }), "accept"); // a mixed-fleet policy
+  assert.equal(reason({ require_product: "Genoa" }), "policy");
+  assert.equal(reason({ vmpl: 0 }), "accept"); // SNP-only refinement
+  assert.equal(reason({ accept_tcb_status: ["OutOfDate"] }), "tcb");
+  assert.equal(reason({ rtmr: [null, null, null, "11".repeat(48)] }), "policy");
+  assert.equal(reason({ rtmr: [null, null, null, toHex(v.quote.body.rtmrs[3])] }), "accept");
+  assert.equal(reason({ mrtd: ["00".repeat(48), mrtd] }), "accept");
+  assert.equal(reason({ mrtd: "00".repeat(48), report_data: "00".repeat(64) }), "policy");
+  assert.equal(reason({ report_data: "00".repeat(64) }), "binding");
+});

@@ -5,14 +5,11 @@
  * Published by Intel at https://certificates.trustedservices.intel.com/Intel_SGX_Provisioning_Certification_RootCA.pem;
  * the same certificate ships in go-tdx-guest `verify/trusted_root.pem` and tinfoil-verifier
  * `attestation/sgx_root_ca.pem` (both in `shared/vectors/attestation/tdx/`). ECDSA P-256,
- * valid 2018-05-21 .. 2049-12-31. It is trusted only where a caller passes it as a root: this
- * module names it, it does not install it anywhere.
+ * valid 2018-05-21 .. 2049-12-31. Trusted only where a caller passes it as a root;
+ * `verifyEvidence` does so by default for `tdx`.
  */
 import { type Certificate, parseCertificates } from "../x509.ts";
 import { utf8 } from "../../protocol/bytes.ts";
-
-/** The name callers use to ask for this anchor. */
-export const INTEL_SGX_ROOT_CA_NAME = "intel-sgx-root-ca";
 
 /** SHA-256 of the DER: checked when the anchor is loaded. */
 export const INTEL_SGX_ROOT_CA_SHA256 =

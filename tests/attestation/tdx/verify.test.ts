@@ -10,6 +10,7 @@ import { verifyQuote } from "../../../attestation/tdx/verify.ts";
 import { validateQuote } from "../../../attestation/tdx/validate.ts";
 import { intelSgxRootCa } from "../../../attestation/tdx/trust.ts";
 import { parsePolicy } from "../../../attestation/policy.ts";
+import { parseCertificates } from "../../../attestation/x509.ts";
 import { verifyEvidence } from "../../../attestation/verify.ts";
 import { AttestationError, type Reason } from "../../../attestation/errors.ts";
 import { toHex, utf8 } from "../../../protocol/bytes.ts";
@@ -204,6 +205,13 @@ Deno.test("a TCB Signing certificate that does not chain to the roots is a colla
   const r = await verdict(V5, noChain, V5_AT);
   assert.equal(r.reason, "collateral");
   assert.match(r.message, /Intel SGX TCB Signing/);
+});
+
+Deno.test("the embedded Intel SGX Root CA is the one in the vectors (both copies)", () => {
+  for (const f of ["tinfoil-verifier/sgx_root_ca.pem", "go-tdx-guest/trusted_root.pem"]) {
+    assert.equal(parseCertificates(read(f))[0].id, intelSgxRootCa().id, f);
+  }
+  assert.equal(intelSgxRootCa().label, "Intel SGX Root CA");
 });
 
 Deno.test("fields decode as the manifest says", async () => {

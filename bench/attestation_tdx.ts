@@ -6,7 +6,8 @@
  * `shared/vectors/attestation/tdx/dcap-qvl/`, at 2025-07-01 (inside every collateral window).
  * Both sides get the raw quote and the collateral and do the whole job: PCK chain to the Intel
  * SGX Root CA with both CRLs, QE report and quote signatures, TCB info and QE identity signatures
- * and chains, TCB status.
+ * and chains, TCB status. Ours runs through `verifyEvidence` from the raw files (the entry point
+ * of the client and runtime), default policy included; the peer gets its bundle already parsed.
  * - `cold`: every cache emptied first (certificates, CRLs, verified signatures), the root parsed
  *   again: what a verifier pays for a platform it has never seen. dcap-qvl keeps no caches, so
  *   this is the like-for-like comparison, and the one `tdx-vs-dcap-qvl` reports.

@@ -12,13 +12,17 @@
  * Each request is checked (size, keys, types) before it reaches the device, and requests are
  * serialised because a virtio-serial port allows a single open handle.
  *
- * Evidence source: the emulated secure processor on the virtio-serial port `org.cloister.sp.0`
- * (QEMU without SEV-SNP; the host's launcher provides it). SEV-SNP hardware (configfs-tsm or
- * /dev/sev-guest) is not a source yet — README.md "What remains".
+ * Evidence source, first found: the emulated secure processor on the virtio-serial port
+ * `org.cloister.sp.0` (QEMU without SEV-SNP; the host's launcher provides it), else the guest's
+ * own SEV-SNP interface through attestation/providers (`detectProvider`: configfs-tsm, then
+ * /dev/sev-guest). A TDX guest gets a clear error: EMULATOR_PROTOCOL's answer has no platform
+ * field to carry a quote (README.md "What remains").
  *
  *   deno run --allow-all broker.js --socket /run/cloister/evidence.sock --group 1000
  */
 import { encodeMessage, readMessage } from "../../attestation/emulated.ts";
+import { detectProvider } from "../../attestation/providers/detect.ts";
+import type { EvidenceProvider } from "../../attestation/providers/provider.ts";
 import { parseReport } from "../../attestation/snp/abi.ts";
 
 const PORT_NAME = "org.cloister.sp.0";
@@ -61,14 +65,45 @@ export function checkRequest(m: Message): Message {
   return m;
 }
 
+/** Where reports come from: one request message in, one answer message out. */
+export interface Source {
+  readonly name: string;
+  ask(request: Message): Promise<Message>;
+}
+
+/** The guest's own SEV-SNP interface, answering in EMULATOR_PROTOCOL's shape. */
+export class ProviderSource implements Source {
+  readonly name: string;
+  constructor(readonly provider: EvidenceProvider) {
+    this.name = provider.name;
+  }
+
+  async ask(request: Message): Promise<Message> {
+    if (this.provider.platform !== "sev-snp") {
+      return new Map([[
+        "error",
+        `the broker relays SEV-SNP reports only; this guest is ${this.provider.platform}`,
+      ]]);
+    }
+    try {
+      const e = await this.provider.getEvidence(request.get("report_data") as Uint8Array);
+      return new Map<string, unknown>([["report", e.evidence], ["certs", e.certs ?? []]]);
+    } catch (e) {
+      return new Map([["error", `${this.name}: ${e instanceof Error ? e.message : e}`]]);
+    }
+  }
+}
+
 /** The virtio-serial link to the emulated secure processor: one message out, one back. */
-class SerialSource {
+class SerialSource implements Source {
+  readonly name: string;
   #file: Deno.FsFile;
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #buffered = { bytes: new Uint8Array(0) };
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(path: string) {
+    this.name = `emulated secure processor on ${path}`;
     this.#file = Deno.openSync(path, { read: true, write: true });
     this.#reader = this.#file.readable.getReader();
   }
@@ -97,7 +132,7 @@ class SerialSource {
   }
 }
 
-async function serve(conn: Deno.UnixConn, source: SerialSource | undefined): Promise<void> {
+export async function serve(conn: Deno.Conn, source: Source | undefined): Promise<void> {
   const reader = conn.readable.getReader();
   const writer = conn.writable.getWriter();
   const buffered = { bytes: new Uint8Array(0) };
@@ -129,7 +164,7 @@ async function serve(conn: Deno.UnixConn, source: SerialSource | undefined): Pro
  * Asks the source for one report (REPORT_DATA all zero: it binds nothing) and logs the
  * measurement it carries, so the console shows at boot whether evidence can be had at all.
  */
-async function selfCheck(source: SerialSource): Promise<void> {
+async function selfCheck(source: Source): Promise<void> {
   try {
     const reply = await source.ask(new Map([["report_data", new Uint8Array(64)]]));
     const error = reply.get("error");
@@ -142,6 +177,17 @@ async function selfCheck(source: SerialSource): Promise<void> {
   }
 }
 
+async function findSource(): Promise<Source | undefined> {
+  const port = findPort();
+  if (port) return new SerialSource(port);
+  try {
+    return new ProviderSource(await detectProvider());
+  } catch (e) {
+    log(`no hardware evidence interface: ${e instanceof Error ? e.message : e}`);
+    return undefined;
+  }
+}
+
 async function main(args: string[]): Promise<void> {
   const socket = args[args.indexOf("--socket") + 1];
   const group = Number(args[args.indexOf("--group") + 1]);
@@ -149,9 +195,8 @@ async function main(args: string[]): Promise<void> {
     console.error("usage: broker.js --socket PATH --group GID");
     Deno.exit(2);
   }
-  const port = findPort();
-  const source = port ? new SerialSource(port) : undefined;
-  log(port ? `evidence source: emulated secure processor on ${port}` : "no evidence source found");
+  const source = await findSource();
+  log(source ? `evidence source: ${source.name}` : "no evidence source found");
   if (source) await selfCheck(source);
   await Deno.remove(socket).catch(() => {});
   const listener = Deno.listen({ transport: "unix", path: socket });

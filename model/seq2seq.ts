@@ -37,6 +37,8 @@ export interface LoadOptions {
   threads?: number;
   /** ORT's CPU memory arena and memory patterns (default true; the runtime turns them off). */
   memArena?: boolean;
+  /** ORT intra-op threads spin while waiting for work (default true). */
+  spinning?: boolean;
 }
 
 /** Accumulates the wall time spent inside `session.run` (for the benchmark's glue ratio). */
@@ -300,6 +302,7 @@ export class Seq2SeqModel {
       executionMode: "sequential",
       enableCpuMemArena: arena,
       enableMemPattern: arena,
+      extra: { session: { intra_op: { allow_spinning: options.spinning === false ? "0" : "1" } } },
     };
     const opened: ort.InferenceSession[] = [];
     const open = async (role: Role) => {

@@ -11,7 +11,7 @@
  */
 import { mulberry32, Normal } from "../onnx/prng.ts";
 import { MASK_VALUE, type Ops, Params } from "./layers.ts";
-import { type GraphSet, type LayerCache, optimumGraphs } from "./optimum.ts";
+import { type GraphOptions, type GraphSet, type LayerCache, optimumGraphs } from "./optimum.ts";
 
 /** The config.json fields of a BART model that shape the graphs (HF names). */
 export interface BartConfig {
@@ -118,10 +118,10 @@ function encoder(o: Ops, c: BartConfig, inputIds: string, mask: string): string 
     biases: true,
   };
   let h = embed(o, "encoder", inputIds, o.ints([0], []));
-  const bias = o.paddingBias(mask);
+  const attend = { padding: mask };
   for (let i = 0; i < c.encoder_layers; i++) {
     const l = `encoder.layers.${i}`;
-    const sa = o.selfAttention(h, `${l}.self_attn`, shape, bias);
+    const sa = o.selfAttention(h, `${l}.self_attn`, shape, attend);
     h = ln(o, o.op("Add", [h, sa.out]), `${l}.self_attn_layer_norm`);
     h = ffn(o, h, l);
   }
@@ -156,18 +156,23 @@ function decoder(
   };
   const pastLength = past ? o.dim(past[0].selfKey, 2) : o.ints([0], []);
   let h = embed(o, "decoder", inputIds, pastLength);
-  const selfBias = causalMask(o, pastLength, o.op("Add", [pastLength, o.dim(inputIds, 1)]));
-  const crossBias = o.paddingBias(encoderMask);
+  const selfMask = {
+    bias: causalMask(o, pastLength, o.op("Add", [pastLength, o.dim(inputIds, 1)])),
+  };
+  const crossMask = { padding: encoderMask };
   const present: LayerCache[] = [];
   for (let i = 0; i < c.decoder_layers; i++) {
     const l = `decoder.layers.${i}`;
     const cache = past && { key: past[i].selfKey, value: past[i].selfValue };
-    const sa = o.selfAttention(h, `${l}.self_attn`, shape, selfBias, cache);
+    const sa = o.selfAttention(h, `${l}.self_attn`, shape, selfMask, {
+      past: cache,
+      present: true,
+    });
     h = ln(o, o.op("Add", [h, sa.out]), `${l}.self_attn_layer_norm`);
     const source = past
       ? { key: past[i].crossKey, value: past[i].crossValue }
       : { encoderHidden: encoderHidden! };
-    const ca = o.crossAttention(h, `${l}.encoder_attn`, shape, crossBias, source);
+    const ca = o.crossAttention(h, `${l}.encoder_attn`, shape, crossMask, source);
     h = ln(o, o.op("Add", [h, ca.out]), `${l}.encoder_attn_layer_norm`);
     h = ffn(o, h, l);
     present.push({ selfKey: sa.key, selfValue: sa.value, crossKey: ca.key, crossValue: ca.value });
@@ -175,7 +180,7 @@ function decoder(
   return { logits: o.linear(h, "lm_head", "final_logits_bias"), present };
 }
 
-export function bartGraphs(c: BartConfig, params: Params, int8: boolean): GraphSet {
+export function bartGraphs(c: BartConfig, params: Params, options: GraphOptions): GraphSet {
   return optimumGraphs(
     {
       dModel: c.d_model,
@@ -187,7 +192,7 @@ export function bartGraphs(c: BartConfig, params: Params, int8: boolean): GraphS
       decoder: (o, ids, mask, hidden, past) => decoder(o, c, ids, mask, hidden, past),
     },
     params,
-    int8,
+    options,
   );
 }
 

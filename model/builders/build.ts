@@ -37,6 +37,11 @@ export interface BuildSpec {
   int8?: boolean;
   /** PRNG seed of the weights (default 1). */
   seed?: number;
+  /**
+   * "fused" (default): attention as com.microsoft MultiHeadAttention, which ORT runs as one
+   * kernel; "plain": standard ONNX ops only (any ONNX runtime). Same interface either way.
+   */
+  attention?: "fused" | "plain";
 }
 
 export interface ModelFile {
@@ -60,6 +65,7 @@ function json(path: string, value: unknown): ModelFile {
 /** The files of a model folder. `corpus` is the text the tokenizer's vocabulary is learnt from. */
 export function modelFiles(spec: BuildSpec, corpus: string): ModelFile[] {
   const seed = spec.seed ?? 1;
+  const fused = (spec.attention ?? "fused") === "fused";
   let graphs: (int8: boolean) => GraphSet;
   let config: Record<string, unknown>;
   let generation: Record<string, unknown>;
@@ -67,14 +73,14 @@ export function modelFiles(spec: BuildSpec, corpus: string): ModelFile[] {
   if (spec.kind === "bart-tiny") {
     const c = BART_TINY;
     const params = bartParams(c, seed);
-    graphs = (int8) => bartGraphs(c, params, int8);
+    graphs = (int8) => bartGraphs(c, params, { int8, fused });
     config = bartConfigJson(c);
     generation = bartGenerationConfigJson();
     tokenizer = bpeTokenizer(corpus, c.vocab_size, c.max_position_embeddings);
   } else {
     const c = spec.kind === "t5-small" ? T5_SMALL : T5_TINY;
     const params = t5Params(c, seed);
-    graphs = (int8) => t5Graphs(c, params, int8);
+    graphs = (int8) => t5Graphs(c, params, { int8, fused });
     config = t5ConfigJson(c);
     generation = t5GenerationConfigJson();
     // real t5 tokenizers hold 32000 pieces of the 32128 embedding rows

@@ -65,7 +65,12 @@ export async function writeModel(
 /** The cache key: spec, corpus and builder sources. */
 async function buildHash(spec: BuildSpec, corpus: string): Promise<string> {
   const h = createHash("sha256");
-  h.update(JSON.stringify({ kind: spec.kind, int8: spec.int8 ?? false, seed: spec.seed ?? 1 }));
+  h.update(JSON.stringify({
+    kind: spec.kind,
+    int8: spec.int8 ?? false,
+    seed: spec.seed ?? 1,
+    attention: spec.attention ?? "fused",
+  }));
   h.update(corpus);
   for (const dir of [HERE, new URL("../onnx/", HERE)]) {
     const names = await regularFiles(dir, (n) => n.endsWith(".ts"));
@@ -82,7 +87,8 @@ export async function cachedModel(
 ): Promise<string> {
   const root = options.root ?? DEFAULT_CACHE;
   const corpus = await localCorpus();
-  const name = `${spec.kind}${spec.int8 ? "-int8" : ""}-${await buildHash(spec, corpus)}`;
+  const tags = `${spec.int8 ? "-int8" : ""}${spec.attention === "plain" ? "-plain" : ""}`;
+  const name = `${spec.kind}${tags}-${await buildHash(spec, corpus)}`;
   const dir = `${root.replace(/\/$/, "")}/${name}`;
   try {
     await Deno.stat(`${dir}/config.json`);

@@ -34,6 +34,20 @@ function columns(parts: Float32Array[], rows: number): Float32Array {
   return out;
 }
 
+/** Which keys a query may see: an int64 [B, T] padding mask (1 = attend) and/or an additive
+ * float bias [1 or B, H or 1, S, T] (relative positions, causal mask). */
+export interface AttentionMask {
+  padding?: string;
+  bias?: string;
+}
+
+export interface AttentionShape {
+  heads: number;
+  headDim: number;
+  /** Projections have biases (BART) or not (T5). */
+  biases: boolean;
+}
+
 /** A model's parameters, by name. */
 export class Params {
   private readonly tensors = new Map<string, Param>();
@@ -133,10 +147,14 @@ export class Params {
  * so both branches of a merged decoder share one copy of every weight.
  */
 export class Ops {
+  private readonly made = new Map<string, string>();
+
   constructor(
     readonly g: GraphBuilder,
     private readonly params: Params,
     private readonly int8: boolean,
+    /** Attention as com.microsoft MultiHeadAttention (else plain ONNX ops). */
+    private readonly fused: boolean,
     /** Where initializers live: the graph itself, or the parent of an If branch. */
     readonly root: GraphBuilder = g,
     private readonly registered = new Map<string, string>(),
@@ -144,7 +162,7 @@ export class Ops {
 
   /** The same parameters and registry, emitting into a subgraph of `root`. */
   in(sub: GraphBuilder): Ops {
-    return new Ops(sub, this.params, this.int8, this.root, this.registered);
+    return new Ops(sub, this.params, this.int8, this.fused, this.root, this.registered);
   }
 
   /** A root initializer made once per key (constants shared by both If branches). */
@@ -231,73 +249,135 @@ export class Ops {
   }
 
   /** softmax(q·kᵀ + bias)·v over [B, H, T, D] heads (scaling, if any, is the caller's). */
-  attend(q: string, k: string, v: string, bias: string): string {
+  private attend(q: string, k: string, v: string, bias: string | undefined): string {
     const kt = this.op("Transpose", [k], { perm: [0, 1, 3, 2] });
-    const scores = this.op("Add", [this.op("MatMul", [q, kt]), bias]);
+    const qk = this.op("MatMul", [q, kt]);
+    const scores = bias === undefined ? qk : this.op("Add", [qk, bias]);
     return this.op("MatMul", [this.op("Softmax", [scores], { axis: -1 }), v]);
+  }
+
+  /** A value made once per Ops (one graph or one If branch), by key. */
+  private local(key: string, make: () => string): string {
+    let v = this.made.get(key);
+    if (v === undefined) this.made.set(key, v = make());
+    return v;
+  }
+
+  /** The plain graph's additive bias for `mask`: its bias plus (1 − padding) · MASK_VALUE. */
+  private maskBias(mask: AttentionMask): string | undefined {
+    if (mask.padding === undefined) return mask.bias;
+    const pad = this.local(`pad:${mask.padding}`, () => {
+      const keep = this.op("Cast", [mask.padding!], { to: DataType.FLOAT });
+      const drop = this.op("Mul", [
+        this.op("Sub", [this.scalar(1), keep]),
+        this.scalar(MASK_VALUE),
+      ]);
+      return this.op("Unsqueeze", [drop, this.ints([1, 2])]);
+    });
+    if (mask.bias === undefined) return pad;
+    return this.local(`bias:${mask.bias}:${mask.padding}`, () => this.op("Add", [mask.bias!, pad]));
+  }
+
+  /**
+   * Attention of q [B, S, H·Dh] over keys and values [B, H, T, Dh] (or [B, T, H·Dh] for `key`
+   * and `value` when `past` is given, which they extend); returns [B, S, H·Dh] and, with
+   * `present`, the (extended) keys and values [B, H, T, Dh]. Unscaled: scales are folded into Q.
+   * Fused models use com.microsoft MultiHeadAttention (scale 1, key_padding_mask, attention_bias,
+   * past/present); plain ones the Transpose/MatMul/Softmax chain.
+   */
+  private attention(
+    q: string,
+    key: string,
+    value: string,
+    shape: { heads: number; headDim: number },
+    mask: AttentionMask,
+    past: { key: string; value: string } | undefined,
+    present: boolean,
+  ): { out: string; key: string; value: string } {
+    const { heads, headDim } = shape;
+    if (this.fused) {
+      const padding = mask.padding &&
+        this.local(
+          `i32:${mask.padding}`,
+          () => this.op("Cast", [mask.padding!], { to: DataType.INT32 }),
+        );
+      const inputs = [
+        q,
+        key,
+        value,
+        "",
+        padding ?? "",
+        mask.bias ?? "",
+        past?.key ?? "",
+        past?.value ?? "",
+      ];
+      while (inputs.at(-1) === "") inputs.pop();
+      const [out, k, v] = this.g.ops("MultiHeadAttention", inputs, {
+        num_heads: heads,
+        scale: { f: 1 },
+        mask_filter_value: { f: MASK_VALUE },
+      }, { outputs: present ? 3 : 1, domain: MS_DOMAIN });
+      return { out, key: k ?? key, value: v ?? value };
+    }
+    const qh = this.heads(q, heads, headDim);
+    let k = key, v = value;
+    if (past) {
+      k = this.op("Concat", [past.key, this.heads(key, heads, headDim)], { axis: 2 });
+      v = this.op("Concat", [past.value, this.heads(value, heads, headDim)], { axis: 2 });
+    }
+    const att = this.attend(qh, k, v, this.maskBias(mask));
+    return { out: this.merge(att, heads * headDim), key: k, value: v };
   }
 
   /**
    * Self-attention over a fused `${prefix}.qkv` [D, 3·H·Dh] projection (scaling, if any, folded
    * into its Q columns), the new K/V appended to `past` when given; `${prefix}.o` projects back.
-   * Optional biases are `${name}_bias`.
+   * Optional biases are `${name}_bias`. `present`: also return the keys and values [B, H, T, Dh].
    */
   selfAttention(
     x: string,
     prefix: string,
-    shape: { heads: number; headDim: number; biases: boolean },
-    bias: string,
-    past?: { key: string; value: string },
+    shape: AttentionShape,
+    mask: AttentionMask,
+    options: { past?: { key: string; value: string }; present?: boolean } = {},
   ): { out: string; key: string; value: string } {
-    const { heads, headDim, biases } = shape;
-    const qkv = this.linear(x, `${prefix}.qkv`, biases ? `${prefix}.qkv_bias` : undefined);
-    const [q, k, v] = this.g.ops("Split", [qkv], { axis: -1 }, { outputs: 3 })
-      .map((t) => this.heads(t, heads, headDim));
-    const key = past ? this.op("Concat", [past.key, k], { axis: 2 }) : k;
-    const value = past ? this.op("Concat", [past.value, v], { axis: 2 }) : v;
-    const att = this.merge(this.attend(q, key, value, bias), heads * headDim);
-    return {
-      out: this.linear(att, `${prefix}.o`, biases ? `${prefix}.o_bias` : undefined),
-      key,
-      value,
-    };
+    const b = (name: string) => shape.biases ? `${prefix}.${name}_bias` : undefined;
+    const qkv = this.linear(x, `${prefix}.qkv`, b("qkv"));
+    const [q, k, v] = this.g.ops("Split", [qkv], { axis: -1 }, { outputs: 3 });
+    // plain attention wants [B, H, T, Dh] keys, unless it extends a cache (it splits them then)
+    const split = !this.fused && !options.past;
+    const key = split ? this.heads(k, shape.heads, shape.headDim) : k;
+    const value = split ? this.heads(v, shape.heads, shape.headDim) : v;
+    const att = this.attention(q, key, value, shape, mask, options.past, options.present ?? false);
+    return { out: this.linear(att.out, `${prefix}.o`, b("o")), key: att.key, value: att.value };
   }
 
   /**
-   * Cross-attention: `${prefix}.q` on `x`, K/V from `${prefix}.kv` [D, 2·H·Dh] on the encoder's
-   * output, or from the cache when `cached` is given.
+   * Cross-attention: `${prefix}.q` on `x`, K/V [B, H, S, Dh] from `${prefix}.kv` [D, 2·H·Dh] on
+   * the encoder's output, or from the cache.
    */
   crossAttention(
     x: string,
     prefix: string,
-    shape: { heads: number; headDim: number; biases: boolean },
-    bias: string,
+    shape: AttentionShape,
+    mask: AttentionMask,
     source: { encoderHidden: string } | { key: string; value: string },
   ): { out: string; key: string; value: string } {
-    const { heads, headDim, biases } = shape;
-    const b = (name: string) => biases ? `${prefix}.${name}_bias` : undefined;
-    const q = this.heads(this.linear(x, `${prefix}.q`, b("q")), heads, headDim);
+    const b = (name: string) => shape.biases ? `${prefix}.${name}_bias` : undefined;
+    const q = this.linear(x, `${prefix}.q`, b("q"));
     let key: string, value: string;
     if ("key" in source) ({ key, value } = source);
     else {
       const kv = this.linear(source.encoderHidden, `${prefix}.kv`, b("kv"));
       [key, value] = this.g.ops("Split", [kv], { axis: -1 }, { outputs: 2 })
-        .map((t) => this.heads(t, heads, headDim));
+        .map((t) => this.heads(t, shape.heads, shape.headDim));
     }
-    const att = this.merge(this.attend(q, key, value, bias), heads * headDim);
-    return { out: this.linear(att, `${prefix}.o`, b("o")), key, value };
+    const att = this.attention(q, key, value, shape, mask, undefined, false);
+    return { out: this.linear(att.out, `${prefix}.o`, b("o")), key, value };
   }
 
   /** Size of axis `axis` of `x` as an int64 scalar. */
   dim(x: string, axis: number): string {
     return this.op("Gather", [this.op("Shape", [x]), this.ints([axis], [])], { axis: 0 });
-  }
-
-  /** (1 − mask) · MASK_VALUE as [B, 1, 1, S] float, from an int64 [B, S] attention mask. */
-  paddingBias(mask: string): string {
-    const keep = this.op("Cast", [mask], { to: DataType.FLOAT });
-    const drop = this.op("Sub", [this.scalar(1), keep]);
-    const bias = this.op("Mul", [drop, this.scalar(MASK_VALUE)]);
-    return this.op("Unsqueeze", [bias, this.ints([1, 2])]);
   }
 }

@@ -123,10 +123,17 @@ function decoderValues(logits: string, present: LayerCache[], withEncoder: boole
   ];
 }
 
-export function optimumGraphs(a: Seq2SeqArch, params: Params, int8: boolean): GraphSet {
+/** How the graphs are written: int8 weights; attention as com.microsoft MultiHeadAttention. */
+export interface GraphOptions {
+  int8: boolean;
+  fused: boolean;
+}
+
+export function optimumGraphs(a: Seq2SeqArch, params: Params, options: GraphOptions): GraphSet {
+  const { int8, fused } = options;
   const encoder = () => {
     const g = new GraphBuilder("encoder");
-    const o = new Ops(g, params, int8);
+    const o = new Ops(g, params, int8, fused);
     const ids = g.input("input_ids", DataType.INT64, [B, S]);
     const mask = g.input("attention_mask", DataType.INT64, [B, S]);
     g.output(a.encoder(o, ids, mask), DataType.FLOAT, [B, S, a.dModel], "last_hidden_state");
@@ -134,7 +141,7 @@ export function optimumGraphs(a: Seq2SeqArch, params: Params, int8: boolean): Gr
   };
   const single = (withPast: boolean) => () => {
     const g = new GraphBuilder(withPast ? "decoder_with_past" : "decoder");
-    const o = new Ops(g, params, int8);
+    const o = new Ops(g, params, int8, fused);
     const io = decoderInputs(g, a, withPast ? "with-past" : "decoder");
     const { logits, present } = a.decoder(o, io.ids, io.mask, io.hidden, io.past);
     const length = withPast ? "past_decoder_sequence_length + 1" : "decoder_sequence_length";
@@ -146,7 +153,7 @@ export function optimumGraphs(a: Seq2SeqArch, params: Params, int8: boolean): Gr
   };
   const merged = () => {
     const g = new GraphBuilder("decoder_merged");
-    const o = new Ops(g, params, int8);
+    const o = new Ops(g, params, int8, fused);
     const io = decoderInputs(g, a, "merged");
     const useCache = g.input("use_cache_branch", DataType.BOOL, [1]);
     const specs = decoderOutputs(a, "decoder_sequence_length", true);

@@ -14,7 +14,7 @@
  */
 import { mulberry32, Normal } from "../onnx/prng.ts";
 import { MASK_VALUE, type Ops, Params } from "./layers.ts";
-import { type GraphSet, type LayerCache, optimumGraphs } from "./optimum.ts";
+import { type GraphOptions, type GraphSet, type LayerCache, optimumGraphs } from "./optimum.ts";
 
 /** The config.json fields of a T5 model that shape the graphs (HF names). */
 export interface T5Config {
@@ -176,14 +176,14 @@ function shape(c: T5Config) {
 
 function encoder(o: Ops, c: T5Config, inputIds: string, mask: string): string {
   let h = o.op("Gather", [o.param("shared"), inputIds]);
-  const bias = o.op("Add", [
-    positionBias(o, c, "encoder", o.ints([0], []), o.dim(inputIds, 1)),
-    o.paddingBias(mask),
-  ]);
+  const attend = {
+    padding: mask,
+    bias: positionBias(o, c, "encoder", o.ints([0], []), o.dim(inputIds, 1)),
+  };
   for (let i = 0; i < c.num_layers; i++) {
     const b = `encoder.block.${i}`;
     const n = o.rmsNorm(h, `${b}.layer.0.layer_norm`, c.layer_norm_epsilon);
-    h = o.op("Add", [h, o.selfAttention(n, `${b}.layer.0.SelfAttention`, shape(c), bias).out]);
+    h = o.op("Add", [h, o.selfAttention(n, `${b}.layer.0.SelfAttention`, shape(c), attend).out]);
     h = ffn(o, c, h, `${b}.layer.1`);
   }
   return o.rmsNorm(h, "encoder.final_layer_norm", c.layer_norm_epsilon);
@@ -200,20 +200,23 @@ function decoder(
   let h = o.op("Gather", [o.param("shared"), inputIds]);
   const pastLength = past ? o.dim(past[0].selfKey, 2) : o.ints([0], []);
   const total = o.op("Add", [pastLength, o.dim(inputIds, 1)]);
-  const selfBias = positionBias(o, c, "decoder", pastLength, total);
-  const crossBias = o.paddingBias(encoderMask);
+  const selfMask = { bias: positionBias(o, c, "decoder", pastLength, total) };
+  const crossMask = { padding: encoderMask };
   const present: LayerCache[] = [];
   for (let i = 0; i < c.num_decoder_layers; i++) {
     const b = `decoder.block.${i}`;
     let n = o.rmsNorm(h, `${b}.layer.0.layer_norm`, c.layer_norm_epsilon);
     const cache = past && { key: past[i].selfKey, value: past[i].selfValue };
-    const sa = o.selfAttention(n, `${b}.layer.0.SelfAttention`, shape(c), selfBias, cache);
+    const sa = o.selfAttention(n, `${b}.layer.0.SelfAttention`, shape(c), selfMask, {
+      past: cache,
+      present: true,
+    });
     h = o.op("Add", [h, sa.out]);
     n = o.rmsNorm(h, `${b}.layer.1.layer_norm`, c.layer_norm_epsilon);
     const source = past
       ? { key: past[i].crossKey, value: past[i].crossValue }
       : { encoderHidden: encoderHidden! };
-    const ca = o.crossAttention(n, `${b}.layer.1.EncDecAttention`, shape(c), crossBias, source);
+    const ca = o.crossAttention(n, `${b}.layer.1.EncDecAttention`, shape(c), crossMask, source);
     h = o.op("Add", [h, ca.out]);
     h = ffn(o, c, h, `${b}.layer.2`);
     present.push({ selfKey: sa.key, selfValue: sa.value, crossKey: ca.key, crossValue: ca.value });
@@ -223,7 +226,7 @@ function decoder(
 }
 
 /** The four Optimum graphs of a T5 model. */
-export function t5Graphs(c: T5Config, params: Params, int8: boolean): GraphSet {
+export function t5Graphs(c: T5Config, params: Params, options: GraphOptions): GraphSet {
   return optimumGraphs(
     {
       dModel: c.d_model,
@@ -235,7 +238,7 @@ export function t5Graphs(c: T5Config, params: Params, int8: boolean): GraphSet {
       decoder: (o, ids, mask, hidden, past) => decoder(o, c, ids, mask, hidden, past),
     },
     params,
-    int8,
+    options,
   );
 }
 

@@ -73,12 +73,31 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Declares `value` a graph output; with `name`, an Identity gives it that name. */
+  /**
+   * Declares `value` a graph output, under `name` if given: the node that makes `value` is
+   * renamed (ORT keeps an Identity that feeds a graph output, and it costs a copy per run), or,
+   * where it cannot be (a graph input, an output already, a graph with subgraphs that might read
+   * it), an Identity gives the name.
+   */
   output(value: string, elemType: DataType, shape?: readonly Dim[], name?: string): string {
     let out = value;
     if (name !== undefined && name !== value) {
       out = this.claim(name);
-      this.nodes.push({ opType: "Identity", inputs: [value], outputs: [out] });
+      const maker = this.nodes.findIndex((n) => n.outputs.includes(value));
+      const renamable = maker >= 0 && !this.outputs.some((o) => o.name === value) &&
+        !this.nodes.some((n) =>
+          Object.values(n.attributes ?? {}).some((a) => typeof a === "object" && "nodes" in a)
+        );
+      if (renamable) {
+        const swap = (names: readonly string[]) => names.map((x) => x === value ? out : x);
+        this.nodes.forEach((n, i) => {
+          this.nodes[i] = {
+            ...n,
+            inputs: swap(n.inputs),
+            outputs: i === maker ? swap(n.outputs) : n.outputs,
+          };
+        });
+      } else this.nodes.push({ opType: "Identity", inputs: [value], outputs: [out] });
     }
     this.outputs.push({ name: out, elemType, shape });
     return out;

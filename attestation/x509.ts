@@ -5,8 +5,8 @@
  * Gives: parsing of DER, PEM (several blocks, any order) and URL-encoded PEM (Intel PCS issuer
  * chains) into immutable `Certificate`/`Crl` values; names, extensions, basicConstraints and
  * keyUsage; signature verification for RSASSA-PSS (RFC 4055 §3.1 parameters checked: SHA-256/384/
- * 512, MGF1 with the same hash, salt = hash length, trailer 1), RSASSA-PKCS1-v1_5 and ECDSA P-256/
- * P-384 through WebCrypto; and `buildChain`, which walks from a leaf through given intermediates to
+ * 512, MGF1 with the same hash, salt = hash length, trailer 1) and RSASSA-PKCS1-v1_5 (`rsa.ts`),
+ * and ECDSA P-256/P-384 through WebCrypto; and `buildChain`, which walks from a leaf through given intermediates to
  * one of the given roots, choosing each issuer by name and signature (RFC 5280 §6.1, simplified
  * to what attestation needs: no policies, no name constraints).
  *
@@ -16,7 +16,7 @@
  * `revoked` (on a CRL of its issuer, matched by issuer name and serial).
  *
  * Speed: parsed certificates are cached by the SHA-256 of their DER, their imported WebCrypto keys
- * with them, and a verified issuer signature is remembered per (subject, issuer) pair, so the
+ * (ECDSA) with them, and a verified issuer signature is remembered per (subject, issuer) pair, so the
  * chain of a chip seen before costs no public-key operation. Caches are bounded (LRU);
  * `clearCaches()` empties them (cold benchmarks).
  */
@@ -40,6 +40,7 @@ import {
   type Tlv,
   unsignedBytes,
 } from "./der.ts";
+import { type RsaPublicKey, rsaPublicKey, verifyPkcs1, verifyPss } from "./rsa.ts";
 import { equalBytes, toHex } from "../protocol/bytes.ts";
 
 export const OID = {
@@ -100,7 +101,7 @@ export type SignatureAlgorithm =
   | { kind: "ecdsa"; hash: Hash };
 
 export type PublicKey =
-  | { kind: "rsa"; spki: Uint8Array; bits: number }
+  | { kind: "rsa"; spki: Uint8Array; bits: number; rsa: RsaPublicKey }
   | { kind: "ec"; curve: "P-256" | "P-384"; spki: Uint8Array; point: Uint8Array };
 
 export interface NameAttribute {
@@ -135,7 +136,7 @@ export class Certificate implements Signed {
   /** Lowercase hex SHA-256 of `der`: the cache key and a stable identifier. */
   readonly id: string;
   readonly label: string;
-  /** Imported WebCrypto keys of this certificate's public key, per algorithm. */
+  /** Imported WebCrypto ECDSA keys of this certificate's public key, by curve. */
   readonly keys = new Map<string, Promise<CryptoKey>>();
 
   constructor(
@@ -226,21 +227,43 @@ class Lru<V> {
     this.#map.set(key, value);
     if (this.#map.size > this.limit) this.#map.delete(this.#map.keys().next().value!);
   }
-  clear(): void {
-    this.#map.clear();
-  }
 }
 
-const certCache = new Lru<Certificate>(CACHE_LIMIT);
-const crlCache = new Lru<Crl>(CACHE_LIMIT);
-/** `${signed.id}<${issuer.id}` for every signature that verified. */
-const verified = new Lru<true>(4 * CACHE_LIMIT);
+interface Caches {
+  certs: Lru<Certificate>;
+  crls: Lru<Crl>;
+  /** `${signed.id}<${issuer.id}` for every signature that verified. */
+  verified: Lru<true>;
+}
+
+function newCaches(): Caches {
+  return {
+    certs: new Lru<Certificate>(CACHE_LIMIT),
+    crls: new Lru<Crl>(CACHE_LIMIT),
+    verified: new Lru<true>(4 * CACHE_LIMIT),
+  };
+}
+
+let caches = newCaches();
 
 /** Empties every cache of this module (for cold-path measurements and tests). */
 export function clearCaches(): void {
-  certCache.clear();
-  crlCache.clear();
-  verified.clear();
+  caches = newCaches();
+}
+
+/**
+ * Runs `fn` as a verifier that has seen nothing: with empty caches, restoring the previous ones
+ * afterwards, so a cold measurement does not make the next warm one cold too. For measurements
+ * only: verifications running concurrently would share the temporary caches.
+ */
+export async function withColdCaches<T>(fn: () => Promise<T>): Promise<T> {
+  const saved = caches;
+  caches = newCaches();
+  try {
+    return await fn();
+  } finally {
+    caches = saved;
+  }
 }
 
 function sha256Hex(der: Uint8Array): string {
@@ -277,7 +300,7 @@ function cached<T>(
 
 /** Parses one DER certificate (cached by content). Throws `chain` if it cannot be decoded. */
 export function parseCertificate(der: Uint8Array, what = "certificate"): Certificate {
-  return cached(certCache, der, what, decodeCertificate);
+  return cached(caches.certs, der, what, decodeCertificate);
 }
 
 /** SIGNED{ToBeSigned} (RFC 5280 §4.1 and §5.1): the to-be-signed fields, algorithm, signature. */
@@ -422,11 +445,10 @@ function readPublicKey(spki: Tlv): PublicKey {
   const kind = oid(algOid, "public key algorithm");
   const key = bitStringBytes(keyBits, "subjectPublicKey");
   if (kind === OID.rsaEncryption) {
-    const [n] = sequence(readOne(key, TAG.SEQUENCE, "RSAPublicKey"), "RSAPublicKey");
-    const modulus = unsignedBytes(n, "modulus");
-    let bits = modulus.length * 8;
-    for (let top = modulus[0]; top < 0x80 && bits > 0; top <<= 1) bits--;
-    return { kind: "rsa", spki: spki.bytes, bits };
+    const [n, e] = sequence(readOne(key, TAG.SEQUENCE, "RSAPublicKey"), "RSAPublicKey");
+    if (!e) throw new DerError("RSAPublicKey without publicExponent", keyBits.offset);
+    const rsa = rsaPublicKey(unsignedBytes(n, "modulus"), unsignedBytes(e, "publicExponent"));
+    return { kind: "rsa", spki: spki.bytes, bits: rsa.bits, rsa };
   }
   if (kind === OID.ecPublicKey) {
     const curveOid = params ? oid(params, "namedCurve") : "";
@@ -526,7 +548,7 @@ function readHashAlgorithm(tlv: Tlv): Hash {
 
 /** Parses one DER CRL (cached by content). Throws `chain` if it cannot be decoded. */
 export function parseCrl(der: Uint8Array, what = "CRL"): Crl {
-  return cached(crlCache, der, what, decodeCrl);
+  return cached(caches.crls, der, what, decodeCrl);
 }
 
 function decodeCrl(der: Uint8Array, id: string): Crl {
@@ -690,24 +712,20 @@ export function ecdsaDerToRaw(sig: Uint8Array, size: number): Uint8Array | undef
   }
 }
 
-function importParams(
-  key: PublicKey,
-  alg: SignatureAlgorithm,
-): RsaHashedImportParams | EcKeyImportParams {
-  if (key.kind === "ec") return { name: "ECDSA", namedCurve: key.curve };
-  return { name: alg.kind === "rsa-pss" ? "RSA-PSS" : "RSASSA-PKCS1-v1_5", hash: alg.hash };
-}
-
-function cryptoKey(holder: Certificate, alg: SignatureAlgorithm): Promise<CryptoKey> {
-  const params = importParams(holder.publicKey, alg);
-  const k = `${params.name}/${"hash" in params ? params.hash : params.namedCurve}`;
-  let key = holder.keys.get(k);
+/** The WebCrypto ECDSA key of an EC certificate, imported once. */
+function ecdsaKey(holder: Certificate & { publicKey: { kind: "ec" } }): Promise<CryptoKey> {
+  const curve = holder.publicKey.curve;
+  let key = holder.keys.get(curve);
   if (!key) {
-    key = crypto.subtle.importKey("spki", holder.publicKey.spki as BufferSource, params, false, [
-      "verify",
-    ]);
-    key.catch(() => holder.keys.delete(k));
-    holder.keys.set(k, key);
+    key = crypto.subtle.importKey(
+      "spki",
+      holder.publicKey.spki as BufferSource,
+      { name: "ECDSA", namedCurve: curve },
+      false,
+      ["verify"],
+    );
+    key.catch(() => holder.keys.delete(curve));
+    holder.keys.set(curve, key);
   }
   return key;
 }
@@ -724,33 +742,31 @@ export async function verifySignature(
   issuer: Certificate,
 ): Promise<boolean> {
   const memo = `${signed.id}<${issuer.id}`;
-  if (verified.get(memo)) return true;
+  if (caches.verified.get(memo)) return true;
   const alg = signed.signatureAlgorithm;
   const key = issuer.publicKey;
-  let sig = signed.signature;
+  let ok = false;
   if (alg.kind === "ecdsa") {
     if (key.kind !== "ec") return false;
-    const raw = ecdsaDerToRaw(sig, key.curve === "P-256" ? 32 : 48);
+    const raw = ecdsaDerToRaw(signed.signature, key.curve === "P-256" ? 32 : 48);
     if (!raw) return false;
-    sig = raw;
-  } else if (key.kind !== "rsa" || key.bits < MIN_RSA_BITS) return false;
-  let ok: boolean;
-  try {
-    const params = alg.kind === "rsa-pss"
-      ? { name: "RSA-PSS", saltLength: alg.saltLength }
-      : alg.kind === "ecdsa"
-      ? { name: "ECDSA", hash: alg.hash }
-      : { name: "RSASSA-PKCS1-v1_5" };
-    ok = await crypto.subtle.verify(
-      params,
-      await cryptoKey(issuer, alg),
-      sig as BufferSource,
-      signed.tbs as BufferSource,
-    );
-  } catch {
-    ok = false;
+    try {
+      ok = await crypto.subtle.verify(
+        { name: "ECDSA", hash: alg.hash },
+        await ecdsaKey(issuer as Certificate & { publicKey: { kind: "ec" } }),
+        raw as BufferSource,
+        signed.tbs as BufferSource,
+      );
+    } catch {
+      ok = false;
+    }
+  } else {
+    if (key.kind !== "rsa" || key.bits < MIN_RSA_BITS) return false;
+    ok = alg.kind === "rsa-pss"
+      ? verifyPss(key.rsa, alg.hash, alg.saltLength, signed.tbs, signed.signature)
+      : verifyPkcs1(key.rsa, alg.hash, signed.tbs, signed.signature);
   }
-  if (ok) verified.set(memo, true);
+  if (ok) caches.verified.set(memo, true);
   return ok;
 }
 
@@ -768,20 +784,19 @@ export async function verifyRawEcdsa(
   const key = issuer.publicKey;
   if (key.kind !== "ec" || signature.length !== (key.curve === "P-256" ? 64 : 96)) return false;
   const memo = `${createHash("sha256").update(signature).update(data).digest("hex")}<${issuer.id}`;
-  if (verified.get(memo)) return true;
-  const alg: SignatureAlgorithm = { kind: "ecdsa", hash };
+  if (caches.verified.get(memo)) return true;
   let ok: boolean;
   try {
     ok = await crypto.subtle.verify(
       { name: "ECDSA", hash },
-      await cryptoKey(issuer, alg),
+      await ecdsaKey(issuer as Certificate & { publicKey: { kind: "ec" } }),
       signature as BufferSource,
       data as BufferSource,
     );
   } catch {
     ok = false;
   }
-  if (ok) verified.set(memo, true);
+  if (ok) caches.verified.set(memo, true);
   return ok;
 }
 

@@ -11,6 +11,7 @@ const SUITES: Record<string, () => Promise<BenchSuite>> = {
   image: () => import("./image.ts").then((m) => m.default),
   quality: () => import("./quality.ts").then((m) => m.default),
   protocol: () => import("./protocol.ts").then((m) => m.default),
+  attestation: () => import("./attestation.ts").then((m) => m.default),
 };
 
 function usage(): string {

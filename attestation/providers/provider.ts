@@ -11,6 +11,11 @@
  * what the interface promises).
  */
 import type { Platform } from "../verify.ts";
+import {
+  type BindingClaims,
+  encodeEvidenceBundle,
+  type TransparencyProof,
+} from "../../protocol/evidence.ts";
 
 export interface Evidence {
   platform: Platform;
@@ -71,4 +76,23 @@ export function checkReportData(reportData: Uint8Array): void {
   if (!(reportData instanceof Uint8Array) || reportData.length !== 64) {
     throw new RangeError(`REPORT_DATA must be 64 bytes, got ${reportData?.length}`);
   }
+}
+
+/**
+ * The evidence bundle (`protocol/evidence.ts`) a runtime serves: evidence obtained for
+ * `reportData(claims)`, with its certificates (leaf first, as the platform returned them).
+ */
+export function evidenceBundle(
+  evidence: Evidence,
+  claims: BindingClaims,
+  extra: { collateral?: Map<string, Uint8Array>; transparency?: TransparencyProof } = {},
+): Uint8Array {
+  return encodeEvidenceBundle({
+    platform: evidence.platform,
+    evidence: evidence.evidence,
+    certificates: evidence.certs ?? [],
+    collateral: extra.collateral ?? new Map(),
+    claims,
+    ...(extra.transparency ? { transparency: extra.transparency } : {}),
+  });
 }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { encodeEvidenceBundle, reportData } from "../../protocol/evidence.ts";
+import { reportData } from "../../protocol/evidence.ts";
+import { EmulatedProvider } from "../../attestation/providers/emulated.ts";
+import { evidenceBundle } from "../../attestation/providers/provider.ts";
 import { vectorPath } from "../vectors.ts";
 import { emulatedSp, MEASUREMENT } from "./fixtures.ts";
 
@@ -83,13 +85,10 @@ Deno.test("cli: an emulated bundle needs --trust-emulated, and then says EMULATE
     epochStart: now - 10,
     epochEnd: now + 600,
   };
-  const bundle = encodeEvidenceBundle({
-    platform: "sev-snp",
-    evidence: await sp.report({ reportData: reportData(claims) }),
-    certificates: sp.certificates.map((c) => c.der),
-    collateral: new Map(),
+  const bundle = evidenceBundle(
+    await new EmulatedProvider(sp).getEvidence(reportData(claims)),
     claims,
-  });
+  );
   const file = await Deno.makeTempFile({ suffix: ".cbor" });
   await Deno.writeFile(file, bundle);
   const state = new URL("../../.cache/test-emulated-sp/genoa", import.meta.url).pathname;

@@ -13,8 +13,8 @@
  *
  * `startVm` is the same launch as a library call (tests and benchmarks use it).
  */
-import { build, type Manifest } from "./build.ts";
-import { QEMU, qemuArgs, shellCommand, type VmConfig } from "./qemu.ts";
+import { build, type Manifest, sha256hex } from "./build.ts";
+import { QEMU, qemuArgs, QemuConfigError, shellCommand, type VmConfig } from "./qemu.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = `${ROOT}/node_modules/.bin/deno`;
@@ -405,6 +405,13 @@ async function main(args: string[]): Promise<number> {
       vcpuType: manifest.measurements.snp.vcpu_type,
     });
     console.log(shellCommand(args));
+    const fw = manifest.measurements.snp.firmware;
+    if (o.platform === "snp" && o.ovmf && sha256hex(Deno.readFileSync(o.ovmf)) !== fw.sha256) {
+      console.error(
+        `warning: manifest.json's measurement was computed for firmware ${fw.file}, not ${o.ovmf}: ` +
+          `rebuild with deno task image --ovmf ${o.ovmf} to know what this launch will report`,
+      );
+    }
     return 0;
   }
   if (o.platform !== "tcg") {
@@ -451,6 +458,7 @@ if (import.meta.main) {
     Deno.exit(await main(Deno.args));
   } catch (e) {
     console.error(`boot failed: ${e instanceof Error ? e.message : e}`);
-    Deno.exit(e instanceof BootError && e.code === "usage" ? 2 : 1);
+    const usage = (e instanceof BootError && e.code === "usage") || e instanceof QemuConfigError;
+    Deno.exit(usage ? 2 : 1);
   }
 }

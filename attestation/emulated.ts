@@ -173,7 +173,12 @@ export function kdsExtensions(id: EmulatedIdentity): pkijs.Extension[] {
   const turin = id.product === "Turin";
   const list = [
     ext(KDS_OID.structVersion, int(turin ? 1 : 0)),
-    ext(KDS_OID.productName, new asn1js.IA5String({ value: productName(id.product) })),
+    ext(
+      KDS_OID.productName,
+      new asn1js.IA5String({
+        value: id.signingKey === "vlek" ? id.product : productName(id.product),
+      }),
+    ),
     ext(KDS_OID.blSpl, int(id.tcb.bl)),
     ext(KDS_OID.teeSpl, int(id.tcb.tee)),
     ext(KDS_OID.snpSpl, int(id.tcb.snp)),
@@ -187,7 +192,7 @@ export function kdsExtensions(id: EmulatedIdentity): pkijs.Extension[] {
   return list;
 }
 
-/** KDS writes "Milan-B0" for Milan VCEKs and the bare line name otherwise. */
+/** KDS writes "Milan-B0" for Milan VCEKs and the bare line name otherwise (VLEKs: "Milan"). */
 function productName(product: Product): string {
   return product === "Milan" ? "Milan-B0" : product;
 }

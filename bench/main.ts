@@ -10,6 +10,7 @@ export type BenchSuite = () => Promise<Omit<Report, "machine" | "suite">>;
 const SUITES: Record<string, () => Promise<BenchSuite>> = {
   image: () => import("./image.ts").then((m) => m.default),
   quality: () => import("./quality.ts").then((m) => m.default),
+  model: () => import("./model.ts").then((m) => m.default),
   protocol: () => import("./protocol.ts").then((m) => m.default),
   attestation: () => import("./attestation.ts").then((m) => m.default),
 };

@@ -57,6 +57,7 @@ const APPLETS = [
   "cat",
   "sleep",
   "setpriv",
+  "su",
 ];
 
 /** Shared libraries the Deno binary and onnxruntime need, from the pinned .debs. */
@@ -310,7 +311,8 @@ export interface Manifest {
   };
   cmdline: string;
   kernel: { release: string; modules: string[] };
-  runtime: { entry: string; bundle_sha256: string } | null;
+  /** The runtime's entry points, how many source files its graph has, and their listing's digest. */
+  runtime: { entries: string[]; files: number; packages: string[]; graph_sha256: string } | null;
   guest: { port: number; evidence_port: string };
   measurements: {
     snp: {
@@ -419,8 +421,7 @@ export async function build(o: BuildOptions): Promise<Manifest> {
     else tree.file(`app/${pin.file}`, data, 0o755);
   }
   addOrtJs(tree);
-  tree.file("app/package.json", utf8(JSON.stringify({ type: "module", private: true }) + "\n"));
-  tree.file("app/deno.json", utf8(JSON.stringify({ nodeModulesDir: "manual" }) + "\n"));
+  tree.file("app/package.json", appPackageJson());
 
   // kernel and its modules
   const kroot = trees.get("kernel")!;
@@ -446,26 +447,38 @@ export async function build(o: BuildOptions): Promise<Manifest> {
   tree.file("etc/cloister/modules", utf8(order.map((r) => `${release}/${r}\n`).join("")));
   o.log(`kernel ${release}: ${order.length} modules`);
 
-  // the broker and the runtime, bundled
+  // the broker, bundled; the runtime, as its module graph (README.md "Runtime packaging")
   const work = Deno.makeTempDirSync({ prefix: "cloister-image-" });
-  let runtime: Manifest["runtime"] = null;
   try {
     tree.file("app/broker.js", await bundle("enclave-image/guest/broker.ts", `${work}/broker.js`));
-    let hasRuntime = true;
-    try {
-      Deno.statSync(`${ROOT}/runtime/main.ts`);
-    } catch {
-      hasRuntime = false;
-    }
-    if (hasRuntime) {
-      const js = await bundle("runtime/main.ts", `${work}/runtime.js`);
-      tree.file("app/runtime.js", js);
-      runtime = { entry: "runtime/main.ts", bundle_sha256: sha256hex(js) };
-    } else {
-      o.log("runtime/main.ts does not exist yet: the image boots to the broker and halts");
-    }
   } finally {
     Deno.removeSync(work, { recursive: true });
+  }
+  let runtime: Manifest["runtime"] = null;
+  if (exists(`${ROOT}/runtime/main.ts`)) {
+    const graph = await runtimeGraph();
+    for (const rel of graph.files) tree.file(`app/${rel}`, Deno.readFileSync(`${ROOT}/${rel}`));
+    for (const pkg of graph.packages) {
+      if (pkg === "onnxruntime-node" || pkg === "onnxruntime-common") continue; // addOrtJs
+      for (const rel of walk(`${ROOT}/node_modules/${pkg}`).sort()) {
+        if (!SKIP_IN_PACKAGES.test(rel)) {
+          tree.file(
+            `app/node_modules/${pkg}/${rel}`,
+            Deno.readFileSync(`${ROOT}/node_modules/${pkg}/${rel}`),
+          );
+        }
+      }
+    }
+    runtime = {
+      entries: graph.entries,
+      files: graph.files.length,
+      packages: graph.packages,
+      graph_sha256: sha256hex(utf8(
+        graph.files.map((f) => `${sha256hex(Deno.readFileSync(`${ROOT}/${f}`))}  ${f}\n`).join(""),
+      )),
+    };
+  } else {
+    o.log("runtime/main.ts does not exist yet: the image boots to the broker and halts");
   }
   if (o.issuerKey) {
     const key = readFile(o.issuerKey, "issuer key");
@@ -584,6 +597,58 @@ function tdx(file: string | undefined): Manifest["measurements"]["tdx"] {
     firmware: { file: file.split("/").pop()!, sha256: sha256hex(bytes) },
     rtmrs: "not published: RTMR[1..2] of a direct boot are not reproduced without TDX vectors",
   };
+}
+
+/** Files of npm packages the guest never reads (source maps, type declarations, docs). */
+const SKIP_IN_PACKAGES = /(\.map|\.d\.[cm]?ts|\.md)$/;
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The runtime's module graph as Deno resolves it: every `runtime/*.ts` is an entry (the runtime
+ * starts some of them as processes of their own: workers, the model server), and the graph is
+ * the local modules they import plus the npm packages those resolve into.
+ */
+async function runtimeGraph(): Promise<{ entries: string[]; files: string[]; packages: string[] }> {
+  const entries = [...Deno.readDirSync(`${ROOT}/runtime`)]
+    .filter((e) => e.isFile && e.name.endsWith(".ts") && !e.name.endsWith(".test.ts"))
+    .map((e) => `runtime/${e.name}`).sort();
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  for (const entry of entries) {
+    const info = JSON.parse(await run(DENO, ["info", "--json", entry], ROOT)) as {
+      modules: { specifier?: string }[];
+    };
+    for (const m of info.modules) {
+      if (!m.specifier?.startsWith("file://")) continue;
+      const path = new URL(m.specifier).pathname;
+      if (!path.startsWith(`${ROOT}/`)) {
+        throw new BuildError("bad-graph", `${entry} imports ${path}, outside the checkout`);
+      }
+      const rel = path.slice(ROOT.length + 1);
+      const nm = rel.match(/^node_modules\/((?:@[^/]+\/)?[^/]+)\//);
+      if (nm) packages.add(nm[1]);
+      else files.add(rel);
+    }
+  }
+  files.add("deno.json");
+  return { entries, files: [...files].sort(), packages: [...packages].sort() };
+}
+
+/** package.json for /app: the checkout's dependencies (bare specifiers resolve through it). */
+function appPackageJson(): Uint8Array {
+  const pkg = JSON.parse(Deno.readTextFileSync(`${ROOT}/package.json`));
+  return utf8(
+    JSON.stringify({ type: "module", private: true, dependencies: pkg.dependencies }, null, 2) +
+      "\n",
+  );
 }
 
 /** onnxruntime-node's JavaScript (no maps, no types) and onnxruntime-common, for the runtime. */
@@ -712,7 +777,10 @@ if (import.meta.main) {
     console.log(`cmdline     ${m.cmdline}`);
     console.log(
       `runtime     ${
-        m.runtime ? m.runtime.bundle_sha256 : "absent (runtime/main.ts not built yet)"
+        m.runtime
+          ? `${m.runtime.files} source files from ${m.runtime.entries.join(", ")}; listing ` +
+            m.runtime.graph_sha256
+          : "absent (runtime/main.ts not built yet)"
       }`,
     );
     console.log(

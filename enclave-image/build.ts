@@ -174,16 +174,26 @@ async function fetchDeb(pin: PinnedDeb, cache: string, log: (s: string) => void)
   let file = [...Deno.readDirSync(dir)].map((e) => e.name).find(name);
   if (!file) {
     log(`fetching ${pin.package}=${pin.version} with apt-get download`);
-    await run("apt-get", ["download", "-q", `${pin.package}=${pin.version}`], dir).catch((e) => {
-      if (e instanceof BuildError && e.code === "tool-failed") {
+    const download = () => run("apt-get", ["download", "-q", `${pin.package}=${pin.version}`], dir);
+    try {
+      await download();
+    } catch (e) {
+      if (!(e instanceof BuildError && e.code === "tool-failed")) throw e;
+      // A machine whose package lists were never fetched knows no versions: update once, retry.
+      log("apt-get download failed; running apt-get update and retrying");
+      try {
+        await run("apt-get", ["update", "-qq"]);
+        await download();
+      } catch (e2) {
         throw new BuildError(
           "fetch-failed",
-          `apt-get could not download ${pin.package}=${pin.version} (run apt-get update; the ` +
-            `pinned version may have left the archive: ${e.message})`,
+          `apt-get could not download ${pin.package}=${pin.version} (the pinned version may ` +
+            `have left the archive; see enclave-image/Dockerfile.cvm for a snapshot mirror): ${
+              (e2 as Error).message
+            }`,
         );
       }
-      throw e;
-    });
+    }
     file = [...Deno.readDirSync(dir)].map((e) => e.name).find(name);
     if (!file) {
       throw new BuildError("fetch-failed", `apt-get left no ${pin.package} .deb in ${dir}`);

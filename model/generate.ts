@@ -157,6 +157,16 @@ function process(scores: Float32Array, seq: Int32Array, s: Settings): void {
   if (s.forcedEos !== undefined && len === s.maxNewTokens) force(s.forcedEos); // ForcedEOS…: max_length − 1
 }
 
+/**
+ * ids[i] = id (0 ≤ id < 2³¹) through the low 32-bit word: no BigInt is made, so no copy of a
+ * token id lingers on the JS heap after the buffer is wiped.
+ */
+function setId(ids: BigInt64Array, i: number, id: number): void {
+  const words = new Int32Array(ids.buffer, ids.byteOffset, ids.length * 2);
+  words[2 * i] = id; // little-endian: the low word first (x86-64, arm64)
+  words[2 * i + 1] = 0;
+}
+
 /** Checks and (with overflow "truncate") cuts the input; returns int64 ids. */
 function prepareInput(
   model: Seq2SeqModel,
@@ -186,8 +196,8 @@ function prepareInput(
     n = max;
   }
   const ids = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) ids[i] = BigInt(input[i]);
-  if (n < input.length && eos) ids[n - 1] = BigInt(input[input.length - 1]); // keep the final eos
+  for (let i = 0; i < n; i++) setId(ids, i, input[i]);
+  if (n < input.length && eos) setId(ids, n - 1, input[input.length - 1]); // keep the final eos
   return ids;
 }
 
@@ -272,7 +282,7 @@ async function decode(
   let logits: ort.Tensor | undefined;
   let cache: KvCache | undefined;
   try {
-    stepIds.fill(BigInt(model.config.decoderStartTokenId));
+    for (let b = 0; b < batch; b++) setId(stepIds, b, model.config.decoderStartTokenId);
     const idsT = new ort.Tensor("int64", stepIds, [batch, 1]);
     const tf = performance.now();
     ({ logits, cache } = await model.start(idsT, maskT, hiddenT, clock));
@@ -280,7 +290,7 @@ async function decode(
     for (let step = 0;; step++) {
       const choice = choose(logits.data as Float32Array, step);
       if (choice === false) break;
-      for (let b = 0; b < batch; b++) stepIds[b] = BigInt(choice.tokens[b]);
+      for (let b = 0; b < batch; b++) setId(stepIds, b, choice.tokens[b]);
       if (choice.reorder) cache = { self: reorder(cache.self, choice.reorder), cross: cache.cross };
       const ts = performance.now();
       wipeTensors([logits]);

@@ -1,8 +1,9 @@
 /**
  * Transformer building blocks shared by the T5 and BART builders: seeded parameters, linear
  * layers (fp32 MatMul, or int8 com.microsoft DynamicQuantizeMatMul with per-column symmetric
- * weight scales, as ORT's dynamic quantisation produces), RMS and layer norms, head split/merge
- * and scaled-dot-product attention, written in plain ONNX ops that ORT's optimiser fuses.
+ * weight scales, as ORT's dynamic quantisation produces), RMS and layer norms (in the plain op
+ * patterns ORT's optimiser fuses), and attention: one com.microsoft MultiHeadAttention node
+ * (fused models) or the Transpose/MatMul/Softmax chain (plain models, any ONNX runtime).
  *
  * Parameters are generated once per model and shared: one `Params` feeds the encoder, decoder,
  * decoder-with-past and merged graphs, so a weight exists once in memory however many files use it.

@@ -1,5 +1,5 @@
 /**
- * Hybrid Public Key Encryption, RFC 9180, on @noble: every mode (base, psk, auth, auth_psk),
+ * Hybrid Public Key Encryption, RFC 9180: every mode (base, psk, auth, auth_psk),
  * the KEMs DHKEM(P-256 | P-384 | P-521 | X25519 | X448), the KDFs HKDF-SHA256/384/512 and the
  * AEADs AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 and export-only; synchronous throughout.
  *
@@ -18,9 +18,13 @@
  * enters kem_context (§4.1) and recomputing it would cost a scalar multiplication per request.
  * Every failure is an `HpkeError` with a stable code (protocol/hpke/errors.ts).
  *
- * `sealAsync`/`openAsync` differ only in handing bulk AES-GCM to WebCrypto (protocol/hpke/aead.ts
- * says what that costs in wiping). Limits: the PSK must be at least 32 bytes (§5.1.2 asks for 32
- * bytes of entropy); the BigInt scalars noble computes with cannot be wiped (protocol/hpke/kem.ts).
+ * The curve and AEAD arithmetic runs on node:crypto where the platform has it (Deno, Node >= 22.3)
+ * and on @noble otherwise; validation, the key schedule and DeriveKeyPair are the same code either
+ * way (protocol/hpke/native.ts; `nobleKem(id)` for a KEM on @noble alone).
+ * `sealAsync`/`openAsync` differ only in handing bulk AES-GCM to WebCrypto (protocol/hpke/aead.ts).
+ * Limits: the PSK must be at least 32 bytes (§5.1.2 asks for 32 bytes of entropy); copies this
+ * module cannot wipe are node:crypto's and WebCrypto's internal key copies (protocol/hpke/native.ts)
+ * and, on @noble, its BigInt scalars (protocol/hpke/kem.ts).
  */
 import { concat, i2osp, utf8 } from "./bytes.ts";
 import { type Aead, aeadById } from "./hpke/aead.ts";
@@ -50,6 +54,7 @@ export {
   DHKEM_P521_HKDF_SHA512,
   DHKEM_X25519_HKDF_SHA256,
   DHKEM_X448_HKDF_SHA512,
+  nobleKem,
 } from "./hpke/kem.ts";
 export type { Encapsulation, Kem, KeyPair } from "./hpke/kem.ts";
 

@@ -1,8 +1,8 @@
 /**
- * DHKEM (RFC 9180 §4.1) over @noble/curves: DHKEM(P-256, HKDF-SHA256) 0x0010, DHKEM(P-384,
- * HKDF-SHA384) 0x0011, DHKEM(P-521, HKDF-SHA512) 0x0012, DHKEM(X25519, HKDF-SHA256) 0x0020 and
- * DHKEM(X448, HKDF-SHA512) 0x0021, with AuthEncap/AuthDecap, DeriveKeyPair (§7.1.3) and the
- * key (de)serialisation and validation of §7.1.1, §7.1.2 and §7.1.4.
+ * DHKEM (RFC 9180 §4.1): DHKEM(P-256, HKDF-SHA256) 0x0010, DHKEM(P-384, HKDF-SHA384) 0x0011,
+ * DHKEM(P-521, HKDF-SHA512) 0x0012, DHKEM(X25519, HKDF-SHA256) 0x0020 and DHKEM(X448,
+ * HKDF-SHA512) 0x0021, with AuthEncap/AuthDecap, DeriveKeyPair (§7.1.3) and the key
+ * (de)serialisation and validation of §7.1.1, §7.1.2 and §7.1.4.
  *
  * Keys are bytes in their RFC serialisation: public keys are the uncompressed SEC1 point
  * (0x04 || x || y) for NIST curves and the 32/56-byte u-coordinate for X25519/X448; private keys
@@ -13,9 +13,17 @@
  *   const { sharedSecret, enc } = kem.encap(pkR);          // sender
  *   const sharedSecret = kem.decap(enc, recipientKeyPair); // recipient
  *
- * Intermediates (DH outputs, PRKs, generated ephemeral private keys) are wiped before return; the
- * returned shared secret belongs to the caller. Limit: noble computes on BigInt, which this module
- * cannot wipe; the scalars it derives live until the garbage collector reclaims them.
+ * Each KEM is its curve's checks, always these (on @noble/curves and plain bytes), over the
+ * curve's arithmetic: node:crypto's where the platform has it (protocol/hpke/native.ts, several
+ * times faster than BigInt), @noble's otherwise; `kem.arithmetic` says which, and
+ * `nobleKem(id)` gives the same KEM on @noble alone. DeriveKeyPair's scalar always comes from the
+ * HKDF code here; only its public key is computed by the arithmetic.
+ *
+ * Intermediates (DH outputs, PRKs, ephemeral private keys JavaScript holds) are wiped before
+ * return; the returned shared secret belongs to the caller. Limits: @noble computes on BigInt,
+ * which this module cannot wipe (its scalars live until the garbage collector reclaims them);
+ * node:crypto keeps copies of private keys and DH outputs in native memory, listed in
+ * protocol/hpke/native.ts.
  */
 import { x25519 } from "@noble/curves/ed25519.js";
 import { x448 } from "@noble/curves/ed448.js";
@@ -26,6 +34,7 @@ import { randomBytes } from "@noble/hashes/utils.js";
 import { concat, i2osp, isZero, utf8, wipe } from "../bytes.ts";
 import { HpkeError, idHex } from "./errors.ts";
 import { HKDF_SHA256, HKDF_SHA384, HKDF_SHA512, type Kdf } from "./kdf.ts";
+import { type CurveName, nativeCurve } from "./native.ts";
 
 export interface KeyPair {
   privateKey: Uint8Array;
@@ -50,6 +59,8 @@ export interface Kem {
   /** RFC 9180 §7.1 identifier. */
   readonly id: number;
   readonly name: string;
+  /** What computes its curve arithmetic: node:crypto where the platform has it, else @noble. */
+  readonly arithmetic: "node:crypto" | "@noble";
   /** Lengths in bytes of the shared secret, enc, a public key and a private key (§7.1). */
   readonly Nsecret: number;
   readonly Nenc: number;
@@ -72,17 +83,39 @@ export interface Kem {
   decap(enc: Uint8Array, recipient: KeyPair, senderPublicKey?: Uint8Array): Uint8Array;
 }
 
-/** The Diffie-Hellman group under a DHKEM: what differs between NIST curves and X25519/X448. */
-interface DhGroup {
-  readonly name: string;
+/** The arithmetic under a DHKEM, on node:crypto or @noble; every input is validated first. */
+export interface KeyArithmetic {
+  /** sk·G in the RFC 9180 serialisation. */
+  publicKey(sk: Uint8Array): Uint8Array;
+  /** The raw DH output: the x-coordinate (NIST) or the u-coordinate (X25519/X448). */
+  dh(sk: Uint8Array, pk: Uint8Array): Uint8Array;
+  /** A fresh key pair for one Encap. */
+  ephemeral(): Ephemeral;
+}
+
+/** A single-use key pair: its public key, DH with its private key, and wiping. */
+export interface Ephemeral {
+  readonly publicKey: Uint8Array;
+  dh(pk: Uint8Array): Uint8Array;
+  /** Wipes the private key where JavaScript holds it. */
+  dispose(): void;
+}
+
+/**
+ * What a DHKEM checks of its curve (RFC 9180 §7.1), the same whichever arithmetic computes, and
+ * the curve's @noble arithmetic.
+ */
+interface Curve {
+  readonly name: CurveName;
   readonly Nsk: number;
   readonly Npk: number;
+  readonly noble: KeyArithmetic;
   randomPrivateKey(): Uint8Array;
-  publicKey(sk: Uint8Array): Uint8Array;
   checkPublicKey(pk: Uint8Array): void;
   checkPrivateKey(sk: Uint8Array): void;
-  /** DH(sk, pk): validates pk, refuses a degenerate shared secret. */
-  dh(sk: Uint8Array, pk: Uint8Array): Uint8Array;
+  /** A DH output §7.1.4 refuses (all-zero X25519/X448), and why a DH of checked keys can fail. */
+  isDegenerate(shared: Uint8Array): boolean;
+  readonly degenerate: string;
   /** The private-key step of DeriveKeyPair (§7.1.3) from dkp_prk. */
   derivePrivateKey(derive: LabeledExpand, dkpPrk: Uint8Array): Uint8Array;
 }
@@ -111,10 +144,27 @@ function invalidPrivateKey(name: string, why: string, cause?: unknown): HpkeErro
   return new HpkeError("invalid-private-key", `invalid ${name} private key: ${why}`, { cause });
 }
 
+/** a < b for big-endian byte strings of one length, without branching on their bytes. */
+function lessThan(a: Uint8Array, b: Uint8Array): boolean {
+  let less = 0;
+  let equal = 1;
+  for (let i = 0; i < a.length; i++) {
+    less |= equal & ((a[i] - b[i]) >>> 31);
+    equal &= ((a[i] ^ b[i]) - 1) >>> 31;
+  }
+  return less === 1;
+}
+
+/** An Ephemeral over a private key JavaScript holds (and wipes on dispose). */
+function ephemeralOf(math: KeyArithmetic, sk: Uint8Array): Ephemeral {
+  return { publicKey: math.publicKey(sk), dh: (pk) => math.dh(sk, pk), dispose: () => wipe(sk) };
+}
+
 /**
  * The candidate loop of DeriveKeyPair for NIST curves (§7.1.3): expand "candidate" || counter,
  * mask the top byte, keep the first value in [1, order-1]; 256 rejections are a
- * DeriveKeyPairError. Exported for the test that drives the loop with a small order.
+ * DeriveKeyPairError. Compares bytes, so no BigInt copy of a candidate is made. Exported for the
+ * test that drives the loop with a small order.
  */
 export function deriveNistScalar(
   derive: LabeledExpand,
@@ -123,103 +173,98 @@ export function deriveNistScalar(
   bitmask: number,
   order: bigint,
 ): Uint8Array {
+  const max = i2osp(order, Nsk);
   const counter = new Uint8Array(1);
   for (let i = 0; i <= 255; i++) {
     counter[0] = i;
     const bytes = derive(dkpPrk, LABEL.candidate, counter, Nsk);
     bytes[0] &= bitmask;
-    let sk = 0n;
-    for (const b of bytes) sk = (sk << 8n) | BigInt(b);
-    if (sk !== 0n && sk < order) return bytes;
+    if (!isZero(bytes) && lessThan(bytes, max)) return bytes;
     wipe(bytes);
   }
   throw new HpkeError("derive-key-pair-failed", "DeriveKeyPair: no valid scalar in 256 candidates");
 }
 
 /** P-256, P-384, P-521: uncompressed points, x-coordinate shared secrets (§7.1.1). */
-function nist(name: string, curve: ECDH, bitmask: number): DhGroup {
+function nist(name: CurveName, curve: ECDH, bitmask: number): Curve {
   const { Point } = curve;
   const Nsk = Point.Fn.BYTES;
   const Npk = 1 + 2 * Point.Fp.BYTES;
-  const parsePublicKey = (pk: Uint8Array) => {
-    if (pk.length !== Npk) throw invalidPublicKey(name, `${pk.length} bytes, expected ${Npk}`);
-    if (pk[0] !== 0x04) throw invalidPublicKey(name, "not an uncompressed point (0x04 prefix)");
-    try {
-      // Range of both coordinates and the curve equation (partial validation, §7.1.4).
-      return Point.fromBytes(pk);
-    } catch (e) {
-      throw invalidPublicKey(name, "not a point on the curve", e);
-    }
-  };
-  const parsePrivateKey = (sk: Uint8Array) => {
-    if (sk.length !== Nsk) throw invalidPrivateKey(name, `${sk.length} bytes, expected ${Nsk}`);
-    let scalar: bigint;
-    try {
-      scalar = Point.Fn.fromBytes(sk);
-    } catch (e) {
-      throw invalidPrivateKey(name, "scalar not below the group order", e);
-    }
-    if (scalar === 0n) throw invalidPrivateKey(name, "zero scalar");
-    return scalar;
+  const order = i2osp(Point.Fn.ORDER, Nsk);
+  const noble: KeyArithmetic = {
+    publicKey: (sk) => Point.BASE.multiply(Point.Fn.fromBytes(sk)).toBytes(false),
+    dh(sk, pk) {
+      const point = Point.fromBytes(pk).multiply(Point.Fn.fromBytes(sk));
+      // Unreachable for a prime-order point and a scalar in [1, n-1]; §7.1.4 asks for the check.
+      if (point.is0()) throw new RangeError("point at infinity");
+      return Point.Fp.toBytes(point.toAffine().x);
+    },
+    ephemeral: () => ephemeralOf(noble, curve.utils.randomSecretKey()),
   };
   return {
     name,
     Nsk,
     Npk,
+    noble,
     randomPrivateKey: () => curve.utils.randomSecretKey(),
-    publicKey: (sk) => Point.BASE.multiply(parsePrivateKey(sk)).toBytes(false),
-    checkPublicKey: (pk) => void parsePublicKey(pk),
-    checkPrivateKey: (sk) => void parsePrivateKey(sk),
-    dh(sk, pk) {
-      const point = parsePublicKey(pk).multiply(parsePrivateKey(sk));
-      // Unreachable for a prime-order point and a scalar in [1, n-1]; §7.1.4 asks for the check.
-      if (point.is0()) throw invalidPublicKey(name, "shared secret is the point at infinity");
-      return Point.Fp.toBytes(point.toAffine().x);
+    checkPublicKey(pk) {
+      if (pk.length !== Npk) throw invalidPublicKey(name, `${pk.length} bytes, expected ${Npk}`);
+      if (pk[0] !== 0x04) throw invalidPublicKey(name, "not an uncompressed point (0x04 prefix)");
+      try {
+        // Range of both coordinates and the curve equation (partial validation, §7.1.4).
+        Point.fromBytes(pk);
+      } catch (e) {
+        throw invalidPublicKey(name, "not a point on the curve", e);
+      }
     },
+    checkPrivateKey(sk) {
+      if (sk.length !== Nsk) throw invalidPrivateKey(name, `${sk.length} bytes, expected ${Nsk}`);
+      if (isZero(sk)) throw invalidPrivateKey(name, "zero scalar");
+      if (!lessThan(sk, order)) throw invalidPrivateKey(name, "scalar not below the group order");
+    },
+    isDegenerate: () => false,
+    degenerate: "shared secret is the point at infinity",
     derivePrivateKey: (derive, dkpPrk) =>
       deriveNistScalar(derive, dkpPrk, Nsk, bitmask, Point.Fn.ORDER),
   };
 }
 
 /** X25519, X448 (RFC 7748): raw u-coordinates; an all-zero shared secret is refused (§7.1.4). */
-function montgomery(name: string, curve: MontgomeryECDH): DhGroup {
+function montgomery(name: CurveName, curve: MontgomeryECDH): Curve {
   const N = curve.lengths.secretKey!;
-  const checkPublicKey = (pk: Uint8Array) => {
-    if (pk.length !== N) throw invalidPublicKey(name, `${pk.length} bytes, expected ${N}`);
-  };
-  const checkPrivateKey = (sk: Uint8Array) => {
-    if (sk.length !== N) throw invalidPrivateKey(name, `${sk.length} bytes, expected ${N}`);
+  const noble: KeyArithmetic = {
+    publicKey: (sk) => curve.getPublicKey(sk),
+    // noble refuses the low-order u-coordinates before running the ladder.
+    dh: (sk, pk) => curve.scalarMult(sk, pk),
+    ephemeral: () => ephemeralOf(noble, randomBytes(N)),
   };
   return {
     name,
     Nsk: N,
     Npk: N,
+    noble,
     randomPrivateKey: () => randomBytes(N),
-    publicKey(sk) {
-      checkPrivateKey(sk);
-      return curve.getPublicKey(sk);
+    checkPublicKey(pk) {
+      if (pk.length !== N) throw invalidPublicKey(name, `${pk.length} bytes, expected ${N}`);
     },
-    checkPublicKey,
-    checkPrivateKey,
-    dh(sk, pk) {
-      checkPublicKey(pk);
-      checkPrivateKey(sk);
-      let shared: Uint8Array;
-      try {
-        // noble refuses the low-order u-coordinates before running the ladder.
-        shared = curve.scalarMult(sk, pk);
-      } catch (e) {
-        throw invalidPublicKey(name, "low-order point (all-zero shared secret)", e);
-      }
-      if (isZero(shared)) throw invalidPublicKey(name, "all-zero shared secret");
-      return shared;
+    checkPrivateKey(sk) {
+      if (sk.length !== N) throw invalidPrivateKey(name, `${sk.length} bytes, expected ${N}`);
     },
+    isDegenerate: isZero,
+    degenerate: "low-order point (all-zero shared secret)",
     derivePrivateKey: (derive, dkpPrk) => derive(dkpPrk, LABEL.sk, EMPTY, N),
   };
 }
 
-function dhkem(id: number, group: DhGroup, kdf: Kdf, Nsecret: number): Kem {
-  const name = `DHKEM(${group.name}, ${kdf.name})`;
+function dhkem(
+  id: number,
+  curve: Curve,
+  math: KeyArithmetic,
+  arithmetic: Kem["arithmetic"],
+  kdf: Kdf,
+  Nsecret: number,
+): Kem {
+  const name = `DHKEM(${curve.name}, ${kdf.name})`;
   const suiteId = concat(utf8("KEM"), i2osp(id, 2));
   const labeledExpand: LabeledExpand = (prk, label, info, L) =>
     kdf.labeledExpand(suiteId, prk, label, info, L);
@@ -231,16 +276,40 @@ function dhkem(id: number, group: DhGroup, kdf: Kdf, Nsecret: number): Kem {
       wipe(eaePrk);
     }
   };
+  const publicKey = (sk: Uint8Array) => {
+    curve.checkPrivateKey(sk);
+    return math.publicKey(sk);
+  };
   const keyPair = (privateKey: Uint8Array): KeyPair => ({
     privateKey,
-    publicKey: group.publicKey(privateKey),
+    publicKey: publicKey(privateKey),
   });
-  /** DH(sk1, pk1) || DH(sk2, pk2) (§4.1 AuthEncap), leaving neither half behind on failure. */
-  const dhOf = (...pairs: [Uint8Array, Uint8Array][]) => {
+  /** `compute(pk)` once pk is checked (§7.1.4), refusing a degenerate result. */
+  const exchange = (pk: Uint8Array, compute: (pk: Uint8Array) => Uint8Array) => {
+    curve.checkPublicKey(pk);
+    let shared: Uint8Array;
+    try {
+      shared = compute(pk);
+    } catch (e) {
+      throw invalidPublicKey(curve.name, curve.degenerate, e);
+    }
+    if (curve.isDegenerate(shared)) {
+      wipe(shared);
+      throw invalidPublicKey(curve.name, curve.degenerate);
+    }
+    return shared;
+  };
+  /** DH(skX, pkY) of §4.1. */
+  const dh = (sk: Uint8Array, pk: Uint8Array) => {
+    curve.checkPrivateKey(sk);
+    return exchange(pk, (p) => math.dh(sk, p));
+  };
+  /** DH(...) || DH(...) (§4.1 AuthEncap), leaving neither half behind on failure. */
+  const dhOf = (...exchanges: (() => Uint8Array)[]) => {
     const parts: Uint8Array[] = [];
     try {
-      for (const [sk, pk] of pairs) parts.push(group.dh(sk, pk));
-      return concat(...parts);
+      for (const x of exchanges) parts.push(x());
+      return parts.length === 1 ? parts.pop()! : concat(...parts);
     } finally {
       wipe(...parts);
     }
@@ -248,86 +317,108 @@ function dhkem(id: number, group: DhGroup, kdf: Kdf, Nsecret: number): Kem {
   return Object.freeze({
     id,
     name,
+    arithmetic,
     Nsecret,
-    Nenc: group.Npk,
-    Npk: group.Npk,
-    Nsk: group.Nsk,
-    generateKeyPair: () => keyPair(group.randomPrivateKey()),
+    Nenc: curve.Npk,
+    Npk: curve.Npk,
+    Nsk: curve.Nsk,
+    generateKeyPair: () => keyPair(curve.randomPrivateKey()),
     deriveKeyPair(ikm: Uint8Array) {
-      if (ikm.length < group.Nsk) {
+      if (ikm.length < curve.Nsk) {
         throw new HpkeError(
           "derive-key-pair-failed",
-          `DeriveKeyPair needs at least Nsk = ${group.Nsk} bytes of ikm, got ${ikm.length}`,
+          `DeriveKeyPair needs at least Nsk = ${curve.Nsk} bytes of ikm, got ${ikm.length}`,
         );
       }
       const dkpPrk = kdf.labeledExtract(suiteId, EMPTY, LABEL.dkpPrk, ikm);
       try {
-        return keyPair(group.derivePrivateKey(labeledExpand, dkpPrk));
+        return keyPair(curve.derivePrivateKey(labeledExpand, dkpPrk));
       } finally {
         wipe(dkpPrk);
       }
     },
-    publicKey: (privateKey: Uint8Array) => group.publicKey(privateKey),
-    checkPublicKey: (publicKey: Uint8Array) => group.checkPublicKey(publicKey),
-    checkPrivateKey: (privateKey: Uint8Array) => group.checkPrivateKey(privateKey),
-    dh: (privateKey: Uint8Array, publicKey: Uint8Array) => group.dh(privateKey, publicKey),
+    publicKey,
+    checkPublicKey: (publicKey: Uint8Array) => curve.checkPublicKey(publicKey),
+    checkPrivateKey: (privateKey: Uint8Array) => curve.checkPrivateKey(privateKey),
+    dh,
     encap(pkR: Uint8Array, options: EncapOptions = {}): Encapsulation {
       const { sender, ephemeral } = options;
-      const eph = ephemeral ?? keyPair(group.randomPrivateKey());
-      let dh: Uint8Array | undefined;
+      if (ephemeral) curve.checkPrivateKey(ephemeral.privateKey);
+      if (sender) {
+        curve.checkPublicKey(sender.publicKey);
+        curve.checkPrivateKey(sender.privateKey);
+      }
+      const eph: Ephemeral = ephemeral
+        ? {
+          publicKey: ephemeral.publicKey.slice(),
+          dh: (pk) => math.dh(ephemeral.privateKey, pk),
+          dispose() {}, // the caller's key
+        }
+        : math.ephemeral();
+      let shared: Uint8Array | undefined;
       try {
-        if (sender) group.checkPublicKey(sender.publicKey);
-        dh = sender
-          ? dhOf([eph.privateKey, pkR], [sender.privateKey, pkR])
-          : dhOf([eph.privateKey, pkR]);
-        const enc = ephemeral ? eph.publicKey.slice() : eph.publicKey;
+        shared = sender
+          ? dhOf(() => exchange(pkR, eph.dh), () => dh(sender.privateKey, pkR))
+          : exchange(pkR, eph.dh);
+        const enc = eph.publicKey;
         const kemContext = concat(enc, pkR, sender?.publicKey ?? EMPTY);
-        return { sharedSecret: extractAndExpand(dh, kemContext), enc };
+        return { sharedSecret: extractAndExpand(shared, kemContext), enc };
       } finally {
-        wipe(dh);
-        if (!ephemeral) wipe(eph.privateKey);
+        wipe(shared);
+        eph.dispose();
       }
     },
     decap(enc: Uint8Array, recipient: KeyPair, pkS?: Uint8Array): Uint8Array {
-      group.checkPublicKey(recipient.publicKey);
-      let dh: Uint8Array | undefined;
+      curve.checkPublicKey(recipient.publicKey);
+      const skR = recipient.privateKey;
+      let shared: Uint8Array | undefined;
       try {
-        dh = pkS
-          ? dhOf([recipient.privateKey, enc], [recipient.privateKey, pkS])
-          : dhOf([recipient.privateKey, enc]);
+        shared = pkS ? dhOf(() => dh(skR, enc), () => dh(skR, pkS)) : dh(skR, enc);
         const kemContext = concat(enc, recipient.publicKey, pkS ?? EMPTY);
-        return extractAndExpand(dh, kemContext);
+        return extractAndExpand(shared, kemContext);
       } finally {
-        wipe(dh);
+        wipe(shared);
       }
     },
   });
 }
 
-export const DHKEM_P256_HKDF_SHA256 = dhkem(0x0010, nist("P-256", p256, 0xff), HKDF_SHA256, 32);
-export const DHKEM_P384_HKDF_SHA384 = dhkem(0x0011, nist("P-384", p384, 0xff), HKDF_SHA384, 48);
-export const DHKEM_P521_HKDF_SHA512 = dhkem(0x0012, nist("P-521", p521, 0x01), HKDF_SHA512, 64);
-export const DHKEM_X25519_HKDF_SHA256 = dhkem(
-  0x0020,
-  montgomery("X25519", x25519),
-  HKDF_SHA256,
-  32,
-);
-export const DHKEM_X448_HKDF_SHA512 = dhkem(0x0021, montgomery("X448", x448), HKDF_SHA512, 64);
+/** A DHKEM on node:crypto's arithmetic where the platform has it, and its @noble twin. */
+function define(id: number, curve: Curve, kdf: Kdf, Nsecret: number): [Kem, Kem] {
+  const noble = dhkem(id, curve, curve.noble, "@noble", kdf, Nsecret);
+  const native = nativeCurve(curve.name);
+  return [native ? dhkem(id, curve, native, "node:crypto", kdf, Nsecret) : noble, noble];
+}
 
-const KEMS: ReadonlyMap<number, Kem> = new Map(
-  [
-    DHKEM_P256_HKDF_SHA256,
-    DHKEM_P384_HKDF_SHA384,
-    DHKEM_P521_HKDF_SHA512,
-    DHKEM_X25519_HKDF_SHA256,
-    DHKEM_X448_HKDF_SHA512,
-  ].map((k) => [k.id, k]),
-);
+const P256 = define(0x0010, nist("P-256", p256, 0xff), HKDF_SHA256, 32);
+const P384 = define(0x0011, nist("P-384", p384, 0xff), HKDF_SHA384, 48);
+const P521 = define(0x0012, nist("P-521", p521, 0x01), HKDF_SHA512, 64);
+const X25519 = define(0x0020, montgomery("X25519", x25519), HKDF_SHA256, 32);
+const X448 = define(0x0021, montgomery("X448", x448), HKDF_SHA512, 64);
+const DEFINED = [P256, P384, P521, X25519, X448];
+
+export const DHKEM_P256_HKDF_SHA256: Kem = P256[0];
+export const DHKEM_P384_HKDF_SHA384: Kem = P384[0];
+export const DHKEM_P521_HKDF_SHA512: Kem = P521[0];
+export const DHKEM_X25519_HKDF_SHA256: Kem = X25519[0];
+export const DHKEM_X448_HKDF_SHA512: Kem = X448[0];
+
+const KEMS: ReadonlyMap<number, Kem> = new Map(DEFINED.map(([kem]) => [kem.id, kem]));
+const NOBLE_KEMS: ReadonlyMap<number, Kem> = new Map(DEFINED.map(([, kem]) => [kem.id, kem]));
 
 /** The KEM for an RFC 9180 identifier; `unsupported-kem` for any other. */
 export function kemById(id: number): Kem {
   const kem = KEMS.get(id);
+  if (!kem) throw new HpkeError("unsupported-kem", `unsupported HPKE KEM ${idHex(id)}`);
+  return kem;
+}
+
+/**
+ * The same KEM computed by @noble alone: the portable reference the node:crypto arithmetic is
+ * checked against, for callers that want no key material in native memory.
+ */
+export function nobleKem(id: number): Kem {
+  const kem = NOBLE_KEMS.get(id);
   if (!kem) throw new HpkeError("unsupported-kem", `unsupported HPKE KEM ${idHex(id)}`);
   return kem;
 }

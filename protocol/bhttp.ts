@@ -44,8 +44,15 @@
  *   finally { wipeMessage(req); wipe(plaintext); }
  */
 import { ProtocolError } from "./errors.ts";
-import { utf8 } from "./bytes.ts";
-import { decodeVarint, VarintError, varintSize, writeVarint } from "./varint.ts";
+import { concat, utf8 } from "./bytes.ts";
+import { Reader } from "./reader.ts";
+import {
+  type DecodedVarint,
+  decodeVarint,
+  VarintError,
+  varintSize,
+  writeVarint,
+} from "./varint.ts";
 
 /** A malformed or invalid Binary HTTP message, or a message that cannot be encoded. */
 export class BhttpError extends ProtocolError {}
@@ -232,51 +239,63 @@ const CONTROL_PARTS: readonly ControlPart[] = ["method", "scheme", "authority", 
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-/** Reads the input front to back; every read checks its bounds and names what it reads. */
-class Reader {
-  at = 0;
-  constructor(readonly b: Uint8Array) {}
-
-  get done(): boolean {
-    return this.at >= this.b.length;
+/**
+ * Reads a message, or one known-length section of it, front to back on the shared Reader
+ * (protocol/reader.ts); every read checks its bounds and names what it reads, and offsets are in
+ * the whole message.
+ */
+class MessageReader extends Reader {
+  /** `section`: the known-length section these bytes are, at `base` in the message. */
+  constructor(bytes: Uint8Array, readonly section?: string, base = 0) {
+    super(
+      bytes,
+      section ?? "message",
+      (failure, message, at) => new BhttpError(failure, message, at),
+      base,
+    );
   }
 
-  varint(what: string, end = this.b.length): number {
+  /** The varint at the cursor, without moving past it. */
+  #peek(what: string): DecodedVarint {
     try {
-      const { value, length } = decodeVarint(this.b, this.at, end);
-      this.at += length;
-      return value;
+      return decodeVarint(this.bytes, this.pos);
     } catch (e) {
       if (!(e instanceof VarintError)) throw e;
-      const where = end < this.b.length ? ` (its section ends at byte ${end})` : "";
-      throw new BhttpError(e.code, `${what}: ${e.detail}${where}`, e.offset);
+      const end = this.base + this.bytes.length;
+      const where = this.section ? ` (its section ends at byte ${end})` : "";
+      throw new BhttpError(e.code, `${what}: ${e.detail}${where}`, this.base + (e.offset ?? 0));
     }
+  }
+
+  varint(what: string): number {
+    const { value, length } = this.#peek(what);
+    this.pos += length;
+    return value;
   }
 
   /**
-   * A varint length and that many bytes (a view). A length that runs past `end` is reported at
-   * the byte where the length itself starts.
+   * A varint length and that many bytes (a view). A length that runs past the end of the message
+   * or section is reported at the byte where the length itself starts.
    */
-  prefixed(what: string, end = this.b.length): Uint8Array {
+  prefixed(what: string): Uint8Array {
     const start = this.at;
-    const length = this.varint(`${what} length`, end);
-    if (length > end - this.at) {
-      const container = end < this.b.length ? "section" : "message";
+    const length = this.varint(`${what} length`);
+    if (length > this.remaining) {
       throw new BhttpError(
         "length-past-end",
-        `${what} of ${length} bytes runs past the end of its ${container} (${end - this.at} left)`,
+        `${what} of ${length} bytes runs past the end of its ${
+          this.section ? "section" : "message"
+        } (${this.remaining} left)`,
         start,
       );
     }
-    const out = this.b.subarray(this.at, this.at + length);
-    this.at += length;
-    return out;
+    return this.take(length, what);
   }
 
   /** A length-prefixed string of control data or a field name (validated, short). */
-  ascii(what: string, problem: (s: Uint8Array) => string | undefined, end?: number): string {
+  ascii(what: string, problem: (s: Uint8Array) => string | undefined): string {
     const start = this.at;
-    const raw = this.prefixed(what, end);
+    const raw = this.prefixed(what);
     const p = problem(raw);
     if (p) {
       const code = what === "field name" ? "invalid-field-name" : "invalid-control-data";
@@ -285,12 +304,12 @@ class Reader {
     return text.decode(raw); // validated ASCII: UTF-8 decoding is the identity
   }
 
-  fieldLine(section: string, end?: number): Field {
+  fieldLine(section: string): Field {
     const start = this.at;
-    const name = this.ascii("field name", nameProblem, end);
+    const name = this.ascii("field name", nameProblem);
     const what = `${section}: value of "${name}"`;
     const valueAt = this.at;
-    const value = this.prefixed(what, end);
+    const value = this.prefixed(what);
     const p = valueProblem(value);
     if (p) {
       throw new BhttpError(
@@ -314,16 +333,17 @@ class Reader {
             this.at,
           );
         }
-        const start = this.at;
-        if (this.varint(`${section}: field name length`) === 0) return fields;
-        this.at = start;
+        const { value, length } = this.#peek(`${section}: field name length`);
+        if (value === 0) {
+          this.pos += length;
+          return fields;
+        }
         fields.push(this.fieldLine(section));
       }
     }
     const lines = this.prefixed(section);
-    const end = this.at;
-    this.at -= lines.length;
-    while (this.at < end) fields.push(this.fieldLine(section, end));
+    const r = new MessageReader(lines, section, this.at - lines.length);
+    while (!r.done) fields.push(r.fieldLine(section));
     return fields;
   }
 
@@ -331,36 +351,30 @@ class Reader {
     if (!indeterminate) return { content: this.prefixed("content") };
     const parts: Uint8Array[] = [];
     for (;;) {
-      const start = this.at;
-      const length = this.varint(`content chunk ${parts.length} length`);
-      if (length === 0) break;
-      this.at = start;
+      const { value, length } = this.#peek(`content chunk ${parts.length} length`);
+      if (value === 0) {
+        this.pos += length;
+        break;
+      }
       parts.push(this.prefixed(`content chunk ${parts.length}`));
     }
     const chunks = parts.map((p) => p.length);
     if (parts.length <= 1) return { content: parts[0] ?? new Uint8Array(0), chunks };
-    const joined = new Uint8Array(chunks.reduce((a, b) => a + b, 0));
-    let at = 0;
-    for (const p of parts) {
-      joined.set(p, at);
-      at += p.length;
-    }
-    return { content: joined, chunks };
+    return { content: concat(...parts), chunks };
   }
 
   padding(): number {
     const start = this.at;
-    for (; this.at < this.b.length; this.at++) {
-      const b = this.b[this.at];
-      if (b !== 0) {
-        throw new BhttpError(
-          "nonzero-padding",
-          `byte 0x${b.toString(16)} after the end of the message: padding must be zero`,
-          this.at,
-        );
-      }
+    const rest = this.take(this.remaining, "padding");
+    const bad = rest.findIndex((b) => b !== 0);
+    if (bad >= 0) {
+      throw new BhttpError(
+        "nonzero-padding",
+        `byte 0x${rest[bad].toString(16)} after the end of the message: padding must be zero`,
+        start + bad,
+      );
     }
-    return this.at - start;
+    return rest.length;
   }
 
   /** Header section, content, trailers and padding: the common tail of every message. */
@@ -401,7 +415,12 @@ function isDefaultChunking(chunks: readonly number[], length: number): boolean {
   return length === 0 ? chunks.length === 0 : chunks.length === 1;
 }
 
-function framingIndicator(r: Reader, known: number, indeterminate: number, kind: string): boolean {
+function framingIndicator(
+  r: MessageReader,
+  known: number,
+  indeterminate: number,
+  kind: string,
+): boolean {
   const fi = r.varint("framing indicator");
   if (fi !== known && fi !== indeterminate) {
     const other = fi <= 3 ? `a ${fi % 2 === 0 ? "request" : "response"}` : "undefined";
@@ -416,7 +435,7 @@ function framingIndicator(r: Reader, known: number, indeterminate: number, kind:
 
 /** Decodes a request (framing indicator 0 or 2). The result's bytes are views into `bytes`. */
 export function decodeRequest(bytes: Uint8Array): BhttpRequest {
-  const r = new Reader(bytes);
+  const r = new MessageReader(bytes);
   const indeterminate = framingIndicator(r, REQUEST_KNOWN, REQUEST_INDETERMINATE, "request");
   const control = {} as Record<ControlPart, string>;
   for (const part of CONTROL_PARTS) {
@@ -427,7 +446,7 @@ export function decodeRequest(bytes: Uint8Array): BhttpRequest {
 
 /** Decodes a response (framing indicator 1 or 3). The result's bytes are views into `bytes`. */
 export function decodeResponse(bytes: Uint8Array): BhttpResponse {
-  const r = new Reader(bytes);
+  const r = new MessageReader(bytes);
   const indeterminate = framingIndicator(r, RESPONSE_KNOWN, RESPONSE_INDETERMINATE, "response");
   const informational: InformationalResponse[] = [];
   for (;;) {

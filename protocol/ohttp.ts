@@ -36,6 +36,7 @@ import {
 } from "./hpke.ts";
 import { idHex } from "./hpke/errors.ts";
 import { kemById } from "./hpke/kem.ts";
+import { Reader } from "./reader.ts";
 
 /** The media types of RFC 9458 §9. */
 export const MEDIA_TYPE_REQUEST = "message/ohttp-req";
@@ -105,38 +106,9 @@ const EMPTY = new Uint8Array(0);
 /** Key id, KEM id, KDF id, AEAD id. */
 const HEADER_LENGTH = 7;
 
-/** Reads big-endian fields off a buffer, refusing to run past its end with the field's name. */
-class Reader {
-  offset = 0;
-  constructor(readonly bytes: Uint8Array, readonly base = 0) {}
-
-  get remaining(): number {
-    return this.bytes.length - this.offset;
-  }
-  /** Absolute offset for errors (the reader may be over a slice of a larger input). */
-  get at(): number {
-    return this.base + this.offset;
-  }
-  take(n: number, field: string): Uint8Array {
-    if (this.remaining < n) {
-      throw new OhttpError(
-        "truncated",
-        `${field} needs ${n} bytes, ${this.remaining} left`,
-        this.at,
-      );
-    }
-    const out = this.bytes.subarray(this.offset, this.offset + n);
-    this.offset += n;
-    return out;
-  }
-  u8(field: string): number {
-    return this.take(1, field)[0];
-  }
-  u16(field: string): number {
-    const b = this.take(2, field);
-    return (b[0] << 8) | b[1];
-  }
-}
+/** A Reader whose failures are OhttpErrors ("truncated", "trailing-data"). */
+const reader = (bytes: Uint8Array, what: string) =>
+  new Reader(bytes, what, (failure, message, at) => new OhttpError(failure, message, at));
 
 function kemOf(kemId: number, offset: number): Kem {
   try {
@@ -209,7 +181,7 @@ function readKeyConfig(r: Reader): KeyConfig {
       lengthAt,
     );
   }
-  const algs = new Reader(r.take(length, "symmetric algorithms"), r.at);
+  const algs = r.sub(length, "symmetric algorithms");
   const algorithms: SymmetricAlgorithm[] = [];
   while (algs.remaining > 0) {
     algorithms.push({ kdfId: algs.u16("KDF id"), aeadId: algs.u16("AEAD id") });
@@ -219,11 +191,9 @@ function readKeyConfig(r: Reader): KeyConfig {
 
 /** Decodes exactly one Key Config (§3.1); its KEM must be one this module implements. */
 export function decodeKeyConfig(bytes: Uint8Array): KeyConfig {
-  const r = new Reader(bytes);
+  const r = reader(bytes, "key config");
   const config = readKeyConfig(r);
-  if (r.remaining > 0) {
-    throw new OhttpError("trailing-data", `${r.remaining} bytes after the key config`, r.at);
-  }
+  r.end();
   return config;
 }
 
@@ -242,26 +212,20 @@ export function encodeKeyConfigs(configs: readonly KeyConfig[]): Uint8Array {
  * skipped; any malformed entry refuses the whole list.
  */
 export function decodeKeyConfigs(bytes: Uint8Array): KeyConfig[] {
-  const r = new Reader(bytes);
+  const r = reader(bytes, "key config list");
   const configs: KeyConfig[] = [];
-  while (r.remaining > 0) {
+  while (!r.done) {
     const lengthAt = r.at;
     const length = r.u16("key config length");
     if (length === 0) throw new OhttpError("invalid-key-config", "empty key config", lengthAt);
-    const entry = new Reader(r.take(length, "key config"), r.at - length);
+    const entry = r.sub(length, "key config");
     try {
       configs.push(readKeyConfig(entry));
     } catch (e) {
       if (e instanceof OhttpError && e.code === "unsupported-kem") continue;
       throw e;
     }
-    if (entry.remaining > 0) {
-      throw new OhttpError(
-        "trailing-data",
-        `${entry.remaining} bytes after a key config`,
-        entry.at,
-      );
-    }
+    entry.end();
   }
   return configs;
 }
@@ -373,7 +337,7 @@ export class ClientContext extends ResponseContext {
     this.checkLive("client");
     const { aead } = this.suite;
     try {
-      const r = new Reader(encapsulatedResponse);
+      const r = reader(encapsulatedResponse, "encapsulated response");
       const responseNonce = r.take(this.nonceLength, "response nonce");
       const ctAt = r.at;
       const ct = r.take(r.remaining, "response ciphertext");
@@ -476,7 +440,7 @@ export function decapsulateRequest(
   keys: readonly GatewayKey[],
   encapsulatedRequest: Uint8Array,
 ): { request: Uint8Array; context: GatewayContext } {
-  const r = new Reader(encapsulatedRequest);
+  const r = reader(encapsulatedRequest, "encapsulated request");
   const keyId = r.u8("key identifier");
   const kemId = r.u16("KEM id");
   const algorithm = { kdfId: r.u16("KDF id"), aeadId: r.u16("AEAD id") };

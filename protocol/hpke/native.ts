@@ -28,6 +28,7 @@
 import type { Buffer } from "node:buffer";
 import type * as NodeCrypto from "node:crypto";
 import { concat, wipe } from "../bytes.ts";
+import { DER, derInteger, tlv } from "../der.ts";
 import type { Ephemeral, KeyArithmetic } from "./kem.ts";
 
 type NodeCryptoModule = typeof NodeCrypto;
@@ -49,21 +50,10 @@ const asBuffer = (b: Uint8Array) => b as unknown as Buffer;
 /** A node:crypto Buffer as a plain Uint8Array over the same bytes (wiping one wipes both). */
 const plain = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
-// ---- DER templates (X.690) ----
+// ---- DER templates ----
 
-function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
-  const body = concat(...content);
-  const n = body.length;
-  const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
-  return concat(Uint8Array.of(tag, ...length), body);
-}
-const SEQUENCE = 0x30;
-const INTEGER = 0x02;
-const BIT_STRING = 0x03;
-const OCTET_STRING = 0x04;
-const OID = 0x06;
-const oid = (...bytes: number[]) => tlv(OID, Uint8Array.from(bytes));
-const integer = (n: number) => tlv(INTEGER, Uint8Array.of(n));
+const { SEQUENCE, BIT_STRING, OCTET_STRING, OBJECT_IDENTIFIER } = DER;
+const oid = (...bytes: number[]) => tlv(OBJECT_IDENTIFIER, Uint8Array.from(bytes));
 
 /** id-ecPublicKey, 1.2.840.10045.2.1 (RFC 5480 §2.1.1) */
 const EC_PUBLIC_KEY = oid(0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01);
@@ -123,12 +113,12 @@ export function nativeCurve(name: CurveName): KeyArithmetic | undefined {
     (sk) =>
       tlv(
         SEQUENCE,
-        integer(0),
+        derInteger(0),
         algorithm,
         tlv(
           OCTET_STRING,
           type === "ec"
-            ? tlv(SEQUENCE, integer(1), tlv(OCTET_STRING, sk)) // ECPrivateKey (RFC 5915 §3)
+            ? tlv(SEQUENCE, derInteger(1), tlv(OCTET_STRING, sk)) // ECPrivateKey (RFC 5915 §3)
             : tlv(OCTET_STRING, sk), // CurvePrivateKey (RFC 8410 §7)
         ),
       ),

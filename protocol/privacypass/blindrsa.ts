@@ -11,6 +11,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { concat, equalBytes, fromHex, i2osp } from "../bytes.ts";
+import { DER, derInteger, tlv } from "../der.ts";
 import {
   blind,
   blindSign,
@@ -27,7 +28,7 @@ import {
   BLIND_RSA_2048,
   challengeDigest,
   PrivacyPassError,
-  Reader,
+  StructReader,
   type Token,
   truncatedKeyId,
 } from "./token.ts";
@@ -46,26 +47,10 @@ const SPKI_ALGORITHM = fromHex(
     "300b0609608648016503040202a203020130",
 );
 
-function derLength(n: number): Uint8Array {
-  if (n < 0x80) return Uint8Array.of(n);
-  return n < 0x100 ? Uint8Array.of(0x81, n) : Uint8Array.of(0x82, n >> 8, n & 0xff);
-}
-
-function tlv(tag: number, body: Uint8Array): Uint8Array {
-  return concat(Uint8Array.of(tag), derLength(body.length), body);
-}
-
-function derInteger(x: bigint): Uint8Array {
-  const hex = x.toString(16);
-  let b = i2osp(x, Math.ceil(hex.length / 2));
-  if (b[0] & 0x80) b = concat(Uint8Array.of(0), b);
-  return tlv(0x02, b);
-}
-
 /** The RFC 9578 §6.5 public key encoding (SPKI with id-RSASSA-PSS). */
 export function encodePublicKey(pk: RsaPublicKey): Uint8Array {
-  const rsaPublicKey = tlv(0x30, concat(derInteger(pk.n), derInteger(pk.e)));
-  return tlv(0x30, concat(SPKI_ALGORITHM, tlv(0x03, concat(Uint8Array.of(0), rsaPublicKey))));
+  const rsaPublicKey = tlv(DER.SEQUENCE, derInteger(pk.n), derInteger(pk.e));
+  return tlv(DER.SEQUENCE, SPKI_ALGORITHM, tlv(DER.BIT_STRING, Uint8Array.of(0), rsaPublicKey));
 }
 
 /**
@@ -73,7 +58,7 @@ export function encodePublicKey(pk: RsaPublicKey): Uint8Array {
  * parameters, another size, non-minimal DER) is refused — re-encoding must give the same bytes.
  */
 export function decodePublicKey(spki: Uint8Array): RsaPublicKey {
-  const r = new Reader(spki, "issuer public key", "malformed-key");
+  const r = new StructReader(spki, "issuer public key", "malformed-key");
   const header = (tag: number, field: string) => {
     if (r.u8(field) !== tag) r.fail(`${field} has the wrong DER tag`, r.at - 1);
     const first = r.u8(`${field} length`);
@@ -82,16 +67,16 @@ export function decodePublicKey(spki: Uint8Array): RsaPublicKey {
     if (n < 1 || n > 2) r.fail(`${field} length is not supported`, r.at - 1);
     return Number(os2ip(r.take(n, `${field} length`)));
   };
-  header(0x30, "SubjectPublicKeyInfo");
+  header(DER.SEQUENCE, "SubjectPublicKeyInfo");
   const alg = r.take(SPKI_ALGORITHM.length, "algorithm");
   if (!equalBytes(alg, SPKI_ALGORITHM)) {
     r.fail("algorithm is not RSASSA-PSS(SHA-384, MGF1-SHA-384, 48)", 2);
   }
-  header(0x03, "subjectPublicKey");
+  header(DER.BIT_STRING, "subjectPublicKey");
   if (r.u8("unused bits") !== 0) r.fail("subjectPublicKey has unused bits", r.at - 1);
-  header(0x30, "RSAPublicKey");
-  const n = os2ip(r.take(header(0x02, "modulus"), "modulus"));
-  const e = os2ip(r.take(header(0x02, "exponent"), "exponent"));
+  header(DER.SEQUENCE, "RSAPublicKey");
+  const n = os2ip(r.take(header(DER.INTEGER, "modulus"), "modulus"));
+  const e = os2ip(r.take(header(DER.INTEGER, "exponent"), "exponent"));
   r.end();
   const pk = { n, e };
   if (modulusBytes(pk) !== NK) r.fail(`modulus is ${modulusBytes(pk) * 8} bits, not 2048`, 0);
@@ -134,7 +119,7 @@ export function createTokenRequest(
 export function decodeTokenRequest(
   bytes: Uint8Array,
 ): { truncatedTokenKeyId: number; blindedMsg: Uint8Array } {
-  const r = new Reader(bytes, "TokenRequest", "malformed-request");
+  const r = new StructReader(bytes, "TokenRequest", "malformed-request");
   const type = r.u16("token_type");
   if (type !== TOKEN_TYPE) {
     r.fail(`token_type 0x${type.toString(16).padStart(4, "0")} is not 0x0002`, 0);

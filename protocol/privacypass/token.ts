@@ -17,6 +17,7 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { ProtocolError } from "../errors.ts";
 import { concat, i2osp, utf8 } from "../bytes.ts";
+import { Reader } from "../reader.ts";
 
 /**
  * Every refusal of Privacy Pass input: malformed structures and headers, unknown keys, invalid or
@@ -106,43 +107,21 @@ export function encodeTokenChallenge(c: TokenChallenge): Uint8Array {
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** A cursor over wire bytes whose errors carry the offset and the field. */
-export class Reader {
-  at = 0;
-  constructor(readonly bytes: Uint8Array, readonly what: string, readonly code: string) {}
-
-  take(n: number, field: string): Uint8Array {
-    if (this.at + n > this.bytes.length) {
-      throw new PrivacyPassError(this.code, `${this.what}: ${field} is cut short`, this.at);
-    }
-    const out = this.bytes.subarray(this.at, this.at + n);
-    this.at += n;
-    return out;
+/** The shared Reader (protocol/reader.ts) with every error a PrivacyPassError of one `code`. */
+export class StructReader extends Reader {
+  constructor(bytes: Uint8Array, what: string, readonly code: string) {
+    super(bytes, what, (_failure, message, at) => new PrivacyPassError(code, message, at));
   }
 
-  u8(field: string): number {
-    return this.take(1, field)[0];
-  }
-
-  u16(field: string): number {
-    const b = this.take(2, field);
-    return (b[0] << 8) | b[1];
-  }
-
+  /** Refuses the structure for a reason of its own, at `at` (default: the next byte). */
   fail(message: string, at = this.at): never {
     throw new PrivacyPassError(this.code, `${this.what}: ${message}`, at);
-  }
-
-  end(): void {
-    if (this.at !== this.bytes.length) {
-      this.fail(`${this.bytes.length - this.at} trailing bytes`);
-    }
   }
 }
 
 /** Decodes a TokenChallenge, refusing bad lengths, invalid UTF-8 and trailing bytes. */
 export function decodeTokenChallenge(bytes: Uint8Array): TokenChallenge {
-  const r = new Reader(bytes, "TokenChallenge", "malformed-challenge");
+  const r = new StructReader(bytes, "TokenChallenge", "malformed-challenge");
   const tokenType = r.u16("token_type");
   const issuerLength = r.u16("issuer_name length");
   if (issuerLength === 0) r.fail("issuer_name is empty", r.at - 2);
@@ -205,7 +184,7 @@ export function encodeToken(t: Token): Uint8Array {
 
 /** Decodes a Token of a known type, refusing any other length. */
 export function decodeToken(bytes: Uint8Array): Token {
-  const r = new Reader(bytes, "Token", "malformed-token");
+  const r = new StructReader(bytes, "Token", "malformed-token");
   const tokenType = r.u16("token_type");
   const info = tokenTypeInfo(tokenType);
   const nonce = r.take(32, "nonce").slice();

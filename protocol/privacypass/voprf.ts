@@ -25,7 +25,7 @@ import {
   authenticatorInput,
   challengeDigest,
   PrivacyPassError,
-  Reader,
+  StructReader,
   type Token,
   truncatedKeyId,
   VOPRF_P384,
@@ -118,7 +118,7 @@ export interface VoprfTokenRequest {
 
 /** Decodes a TokenRequest (RFC 9578 §5.1); the issuer answers 400 to what this refuses. */
 export function decodeTokenRequest(bytes: Uint8Array): VoprfTokenRequest {
-  const r = new Reader(bytes, "TokenRequest", "malformed-request");
+  const r = new StructReader(bytes, "TokenRequest", "malformed-request");
   checkType(r);
   const truncatedTokenKeyId = r.u8("truncated_token_key_id");
   const blinded = r.take(NE, "blinded_msg");
@@ -126,7 +126,7 @@ export function decodeTokenRequest(bytes: Uint8Array): VoprfTokenRequest {
   return { truncatedTokenKeyId, blinded: [blinded] };
 }
 
-function checkType(r: Reader): void {
+function checkType(r: StructReader): void {
   const type = r.u16("token_type");
   if (type !== TOKEN_TYPE) {
     r.fail(`token_type 0x${type.toString(16).padStart(4, "0")} is not 0x0001`, 0);
@@ -135,7 +135,7 @@ function checkType(r: Reader): void {
 
 /** Decodes a BatchTokenRequest: one key, 1..1337 blinded elements. */
 export function decodeBatchTokenRequest(bytes: Uint8Array): VoprfTokenRequest {
-  const r = new Reader(bytes, "BatchTokenRequest", "malformed-request");
+  const r = new StructReader(bytes, "BatchTokenRequest", "malformed-request");
   checkType(r);
   const truncatedTokenKeyId = r.u8("truncated_token_key_id");
   const length = r.u16("blinded_elements length");
@@ -252,7 +252,7 @@ function finalizeAll(
 
 /** RFC 9578 §5.3: verifies the issuer's proof and returns the Token. Wipes the blind. */
 export function finalizeToken(state: TokenRequestState, response: Uint8Array): Token {
-  const r = new Reader(response, "TokenResponse", "invalid-response");
+  const r = new StructReader(response, "TokenResponse", "invalid-response");
   const evaluated = r.take(NE, "evaluate_msg");
   const proof = r.take(2 * NS, "evaluate_proof");
   r.end();
@@ -285,7 +285,7 @@ export function createBatchTokenRequest(
 
 /** Verifies the batch proof and returns one Token per state, in order. Wipes the blinds. */
 export function finalizeBatchTokens(states: TokenRequestState[], response: Uint8Array): Token[] {
-  const r = new Reader(response, "BatchTokenResponse", "invalid-response");
+  const r = new StructReader(response, "BatchTokenResponse", "invalid-response");
   const length = r.u16("evaluated_elements length");
   if (length !== states.length * NE) {
     r.fail(`${length / NE} elements for ${states.length} requests`, 0);

@@ -73,11 +73,7 @@ export function rootHash(size: number, read: HashReader): Uint8Array {
 
 /** RFC 9162 §2.1.3.1 PATH(m, D[n]): the inclusion proof of leaf `index` in a tree of `size`. */
 export function inclusionProof(index: number, size: number, read: HashReader): Uint8Array[] {
-  checkSize(size, "tree size");
-  checkSize(index, "leaf index");
-  if (index >= size) {
-    throw new MerkleError("index-out-of-range", `leaf index ${index} is not below size ${size}`);
-  }
+  checkLeafIndex(index, size);
   const path: Uint8Array[] = [];
   const walk = (m: number, lo: number, hi: number) => {
     const n = hi - lo;
@@ -147,6 +143,14 @@ function checkSize(n: number, what: string): void {
   }
 }
 
+function checkLeafIndex(index: number, size: number): void {
+  checkSize(size, "tree size");
+  checkSize(index, "leaf index");
+  if (index >= size) {
+    throw new MerkleError("index-out-of-range", `leaf index ${index} is not below size ${size}`);
+  }
+}
+
 function checkProofHashes(proof: Uint8Array[]): void {
   proof.forEach((p, i) => {
     if (p.length !== HASH_SIZE) {
@@ -199,11 +203,7 @@ export function verifyInclusion(
   proof: Uint8Array[],
   root: Uint8Array,
 ): void {
-  checkSize(size, "tree size");
-  checkSize(index, "leaf index");
-  if (index >= size) {
-    throw new MerkleError("index-out-of-range", `leaf index ${index} is not below size ${size}`);
-  }
+  checkLeafIndex(index, size);
   if (leaf.length !== HASH_SIZE) {
     throw new MerkleError("bad-hash-length", `leaf hash is ${leaf.length} bytes, not 32`);
   }

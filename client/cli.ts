@@ -196,10 +196,6 @@ interface Outcome {
 }
 
 async function run(args: Args): Promise<Outcome> {
-  const body = summarizeBody(
-    await input(args.file),
-    args.file === "-" ? "standard input" : args.file,
-  );
   const storage = fileStorage(args.state);
   const account = args.account?.startsWith("@")
     ? readText(args.account.slice(1), "--account").trim()
@@ -228,6 +224,8 @@ async function run(args: Args): Promise<Outcome> {
     freshEvidence: args.fresh,
     storage,
   });
+  const source = args.file === "-" ? "standard input" : args.file;
+  const body = summarizeBody(await input(args.file), source);
   const outcome: Outcome = {
     ok: false,
     route: args.relay ? "relay" : "direct",

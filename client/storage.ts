@@ -25,16 +25,17 @@ export function memoryStorage(): Storage & { values: Map<string, string> } {
   const values = new Map<string, string>();
   return {
     values,
-    get: (name) => {
+    // deno-lint-ignore require-await
+    async get(name) {
       checkName(name);
-      return Promise.resolve(values.get(name));
+      return values.get(name);
     },
-    update: (name, change) => {
+    // deno-lint-ignore require-await
+    async update(name, change) {
       checkName(name);
       const next = change(values.get(name));
       if (next === undefined) values.delete(name);
       else values.set(name, next);
-      return Promise.resolve();
     },
   };
 }
@@ -52,9 +53,9 @@ export function fileStorage(dir: string): Storage {
   let ready: Promise<void> | undefined;
   const prepare = () => ready ??= Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   return {
-    get: (name) => {
+    async get(name) {
       checkName(name);
-      return readIfExists(`${dir}/${name}`);
+      return await readIfExists(`${dir}/${name}`);
     },
     async update(name, change) {
       checkName(name);

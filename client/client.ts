@@ -185,12 +185,28 @@ export class CloisterClient {
     }
   }
 
-  /** Pays with a token (if a wallet is set) and sends `body` to a verified node. */
+  /**
+   * Pays with a token (if a wallet is set) and sends `body` to a verified node, while the key it
+   * attested is still in its epoch.
+   */
   async send(
     node: VerifiedNode,
     body: SummarizeBody,
     trail = new Trail(this.#o.onStep),
   ): Promise<Answered> {
+    const now = this.#now();
+    if (now.getTime() >= node.epochEnd * 1000) {
+      throw trail.fail(
+        "key epoch",
+        new ClientError(
+          "expired",
+          `the key ${node.node.name} attested was valid until ${
+            new Date(node.epochEnd * 1000).toISOString()
+          }; verify the fleet again`,
+          node.node.name,
+        ),
+      );
+    }
     let authorization: string | undefined;
     const wallet = this.#o.wallet;
     if (wallet) {

@@ -107,10 +107,18 @@ export class LogCheck {
     return run;
   }
 
-  /** Persists the last checkpoint accepted. */
+  /**
+   * Persists the last checkpoint accepted, unless another run meanwhile stored a larger one
+   * (both were checked against the same earlier checkpoint; the larger tells more).
+   */
   async save(): Promise<void> {
     const note = this.#client.lastSeenNote;
-    if (note !== undefined) await this.#storage.update(this.#name, () => note);
+    if (note === undefined) return;
+    const size = (n: string) => Number(n.split("\n", 2)[1]);
+    await this.#storage.update(
+      this.#name,
+      (stored) => stored !== undefined && size(stored) > size(note) ? stored : note,
+    );
   }
 
   async #check(

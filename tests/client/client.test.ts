@@ -4,11 +4,16 @@ import { encodeReleaseEntry } from "../../protocol/logentry.ts";
 import { toHex, utf8 } from "../../protocol/bytes.ts";
 import { parsePolicy } from "../../attestation/policy.ts";
 import { TransparencyLog } from "../../services/transparency/log.ts";
-import { type ClientOptions, CloisterClient } from "../../client/client.ts";
-import { ClientError, ClientInputError } from "../../client/errors.ts";
-import { memoryStorage, type Storage } from "../../client/storage.ts";
-import { TokenWallet } from "../../client/tokens.ts";
-import type { TrailStep } from "../../client/trail.ts";
+import {
+  ClientError,
+  ClientInputError,
+  type ClientOptions,
+  CloisterClient,
+  memoryStorage,
+  type Storage,
+  TokenWallet,
+  type TrailStep,
+} from "../../client/mod.ts";
 import { ACCOUNT, ISSUER_NAME, LOG_ORIGIN, release, World } from "./world.ts";
 
 const MESSAGES = {
@@ -356,5 +361,25 @@ Deno.test("client: node choice is uniform among the verified nodes (2000 choices
     // Binomial(2000, 1/2): mean 1000, σ = √(2000/4) ≈ 22.4; ±5σ fails once in ~1.7 million runs.
     const sigma = Math.sqrt(n / 4);
     assert.ok(Math.abs(a0 - n / 2) <= 5 * sigma, `node a chosen ${a0} of ${n} times`);
+  });
+});
+
+Deno.test("client: a verified node is not sent to once its attested key epoch has ended", async () => {
+  await withWorld(async (world) => {
+    const r = release(0xa1);
+    await world.publish(r.entry);
+    world.startRelay([["node", world.gateway(r)]]);
+    let now = new Date();
+    const client = clientFor(world, { now: () => now });
+    const { verified } = await client.verifyFleet();
+    now = new Date(verified[0].epochEnd * 1000);
+    await assert.rejects(client.send(verified[0], MESSAGES), (e: ClientError) => {
+      assert.equal(e.code, "expired");
+      assert.match(
+        e.message,
+        /^evidence expired: the key node attested was valid until .*verify the fleet again$/,
+      );
+      return true;
+    });
   });
 });

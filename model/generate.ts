@@ -23,7 +23,7 @@
  * `generate` returns or throws. The returned ids are the caller's to wipe.
  */
 import * as ort from "onnxruntime-node";
-import type { GenerationDefaults } from "./config.ts";
+import type { GenerationDefaults, Seq2SeqConfig } from "./config.ts";
 import { InputError } from "./errors.ts";
 import type { Clock, KvCache, Seq2SeqModel } from "./seq2seq.ts";
 import type { Seq2SeqTokenizer } from "./tokenizer.ts";
@@ -62,6 +62,19 @@ export interface GenerateResult {
   ids: Int32Array;
   warnings: string[];
   stats: GenerateStats;
+}
+
+/**
+ * Ids in, ids out for a model with this config: the model in this process (`localGenerator`), or
+ * a process that holds it (the runtime's model process), so text never has to travel there.
+ */
+export interface IdGenerator {
+  readonly config: Seq2SeqConfig;
+  generate(ids: Int32Array, options: GenerateOptions): Promise<GenerateResult>;
+}
+
+export function localGenerator(model: Seq2SeqModel): IdGenerator {
+  return { config: model.config, generate: (ids, options) => generate(model, ids, options) };
 }
 
 /** Zeroes typed arrays (ids, tensor data) in place. */
@@ -489,17 +502,21 @@ function logSoftmax(row: Float32Array): void {
  * The input and output ids are wiped before returning; the strings cannot be.
  */
 export async function generateText(
-  model: Seq2SeqModel,
+  model: Seq2SeqModel | IdGenerator,
   tokenizer: Seq2SeqTokenizer,
   text: string,
   options: GenerateOptions & { prefix?: string } = {},
 ): Promise<{ text: string; warnings: string[]; stats: GenerateStats }> {
   if (text.trim() === "") throw new InputError("empty-input", "no text to summarise");
-  const { prefix = model.config.summarizationPrefix, ...rest } = options;
+  const generator = "generate" in model ? model : localGenerator(model);
+  const { prefix = generator.config.summarizationPrefix, ...rest } = options;
   const ids = tokenizer.encode(prefix + text);
   let out: GenerateResult | undefined;
   try {
-    out = await generate(model, ids, { ...model.config.summarization, ...stripUndefined(rest) });
+    out = await generator.generate(ids, {
+      ...generator.config.summarization,
+      ...stripUndefined(rest),
+    });
     return { text: tokenizer.decode(out.ids), warnings: out.warnings, stats: out.stats };
   } finally {
     wipe(ids, out?.ids);

@@ -225,6 +225,30 @@ function checkInterface(
 
 const int64 = (data: BigInt64Array, dims: number[]) => new ort.Tensor("int64", data, dims);
 
+/**
+ * A model folder's config.json and generation_config.json, and its context length (config's
+ * position limit, or tokenizer_config.json's model_max_length if lower), without its weights:
+ * what a process that holds only the tokenizer needs.
+ */
+export async function loadSeq2SeqConfig(
+  dir: string,
+): Promise<{ config: Seq2SeqConfig; contextLength: number }> {
+  const configPath = `${dir}/config.json`;
+  const config = parseConfig(
+    await readJson(configPath, true, "bad-config"),
+    await readJson(`${dir}/generation_config.json`, false, "bad-config"),
+    { config: configPath, generation: `${dir}/generation_config.json` },
+  );
+  const tc = await readJson(`${dir}/tokenizer_config.json`, false, "bad-tokenizer") as {
+    model_max_length?: unknown;
+  } | undefined;
+  const m = tc?.model_max_length;
+  const contextLength = typeof m === "number" && Number.isInteger(m) && m > 0
+    ? Math.min(m, config.contextLength)
+    : config.contextLength;
+  return { config, contextLength };
+}
+
 export class Seq2SeqModel {
   private constructor(
     readonly dir: string,
@@ -246,19 +270,7 @@ export class Seq2SeqModel {
 
   /** Loads and validates a model folder. */
   static async load(dir: string, options: LoadOptions = {}): Promise<Seq2SeqModel> {
-    const configPath = `${dir}/config.json`;
-    const config = parseConfig(
-      await readJson(configPath, true, "bad-config"),
-      await readJson(`${dir}/generation_config.json`, false, "bad-config"),
-      { config: configPath, generation: `${dir}/generation_config.json` },
-    );
-    const tc = await readJson(`${dir}/tokenizer_config.json`, false, "bad-tokenizer") as {
-      model_max_length?: unknown;
-    } | undefined;
-    const m = tc?.model_max_length;
-    const contextLength = typeof m === "number" && Number.isInteger(m) && m > 0
-      ? Math.min(m, config.contextLength)
-      : config.contextLength;
+    const { config, contextLength } = await loadSeq2SeqConfig(dir);
 
     const suffix = options.dtype === "int8" ? "_quantized" : "";
     const onnxDir = await exists(`${dir}/${FILES.encoder}${suffix}.onnx`) ? dir : `${dir}/onnx`;

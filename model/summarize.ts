@@ -33,7 +33,12 @@ import {
   ExtractiveModel,
   type SessionOptions,
 } from "./extractive.ts";
-import { type GenerateOptions, generateText } from "./generate.ts";
+import {
+  type GenerateOptions,
+  generateText,
+  type IdGenerator,
+  localGenerator,
+} from "./generate.ts";
 import { Seq2SeqModel } from "./seq2seq.ts";
 import {
   formatUnit,
@@ -120,11 +125,7 @@ export async function loadSummarizer(options: LoadOptions = {}): Promise<Summari
     });
     try {
       const tokenizer = await Seq2SeqTokenizer.load(options.model, model.config);
-      return {
-        kind: "seq2seq",
-        summarize: (input, opts) => generate(model, tokenizer, input, opts),
-        release: () => model.release(),
-      };
+      return seq2seqSummarizer(tokenizer, localGenerator(model), () => model.release());
     } catch (e) {
       await model.release();
       throw e;
@@ -138,6 +139,22 @@ export async function loadSummarizer(options: LoadOptions = {}): Promise<Summari
     kind: "extractive",
     summarize: (input, opts) => extract(model, input, opts),
     release: () => model.release(),
+  };
+}
+
+/**
+ * A seq2seq summariser over any `IdGenerator`: the model in this process, or (in the runtime's
+ * workers) the model process, which then sees ids only.
+ */
+export function seq2seqSummarizer(
+  tokenizer: Seq2SeqTokenizer,
+  generator: IdGenerator,
+  release: () => Promise<void> = () => Promise.resolve(),
+): Summarizer {
+  return {
+    kind: "seq2seq",
+    summarize: (input, opts) => generate(generator, tokenizer, input, opts),
+    release,
   };
 }
 
@@ -209,7 +226,7 @@ async function extract(
 }
 
 async function generate(
-  model: Seq2SeqModel,
+  model: IdGenerator,
   tokenizer: Seq2SeqTokenizer,
   input: SummarizeInput,
   options: SummarizeOptions = {},

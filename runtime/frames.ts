@@ -1,7 +1,8 @@
 /**
  * Length-prefixed frames between the runtime and its one-shot workers: a 4-byte big-endian
- * length, then the payload. The worker side reads straight into buffers it owns (so it can wipe
- * them); the parent side only ever carries ciphertext and control messages.
+ * length, then the payload. Frames carry request plaintext, so every buffer a frame passes
+ * through is zeroed once consumed: the worker reads straight into buffers it owns, the parent's
+ * reader wipes the stream's chunks, and writers wipe the framed copy after the write.
  */
 
 /** Largest frame either side accepts; bounds memory before a single byte is buffered. */
@@ -40,6 +41,9 @@ export class FrameReader {
       const joined = new Uint8Array(this.#pending.length + value.length);
       joined.set(this.#pending);
       joined.set(value, this.#pending.length);
+      // A worker's frames carry plaintext (its answer): leave no copy behind in the chunks.
+      this.#pending.fill(0);
+      value.fill(0);
       this.#pending = joined;
     }
     return true;
@@ -55,6 +59,7 @@ export class FrameReader {
     if (length > MAX_FRAME) throw new FrameError(`frame of ${length} bytes too large`);
     if (!(await this.#fill(4 + length))) throw new FrameError("stream ended inside a frame");
     const payload = this.#pending.slice(4, 4 + length);
+    this.#pending.subarray(0, 4 + length).fill(0);
     this.#pending = this.#pending.subarray(4 + length);
     return payload;
   }

@@ -2,7 +2,9 @@
  * A warm pool of one-shot worker processes (DESIGN.md "Forward security and wiping"): each worker
  * starts, loads what it needs, says it is ready, serves exactly one request and exits, so no
  * request's plaintext outlives its process. The pool keeps `size` workers started ahead of time
- * so a request never waits for a process to boot, and replaces each one as it is handed out.
+ * so a request never waits for a process to boot, and starts each one's replacement once it has
+ * exited (not while it serves: on a small machine a booting worker would slow the request down);
+ * requests that find no ready worker get new ones started at once.
  */
 import { frame, FrameReader } from "./frames.ts";
 
@@ -11,6 +13,7 @@ export const READY = new TextEncoder().encode("ready");
 
 export interface WorkerHandle {
   readonly pid: number;
+  /** Sends one frame; the framed copy is wiped once written (the payload is the caller's). */
   send(payload: Uint8Array): Promise<void>;
   /** The worker's next frame, or null once it closed its output. */
   next(): Promise<Uint8Array | null>;
@@ -41,7 +44,14 @@ function start(command: Deno.Command): WorkerHandle {
   const reader = new FrameReader(child.stdout);
   return {
     pid: child.pid,
-    send: (payload) => writer.write(frame(payload)),
+    send: async (payload) => {
+      const framed = frame(payload);
+      try {
+        await writer.write(framed);
+      } finally {
+        framed.fill(0);
+      }
+    },
     next: () => reader.next(),
     kill: () => {
       try {
@@ -57,6 +67,8 @@ export class WorkerPool {
   readonly #ready: WorkerHandle[] = [];
   readonly #waiters: { resolve: (w: WorkerHandle) => void; reject: (e: Error) => void }[] = [];
   readonly #live = new Set<WorkerHandle>();
+  /** Handed out and not yet exited: each one's replacement starts when it exits. */
+  readonly #busy = new Set<WorkerHandle>();
   #starting = 0;
   #failures = 0;
   #closed = false;
@@ -79,12 +91,24 @@ export class WorkerPool {
   acquire(): Promise<WorkerHandle> {
     if (this.#closed) return Promise.reject(new PoolError("pool is closed"));
     const worker = this.#ready.shift();
-    this.#refill();
-    if (worker) return Promise.resolve(worker);
+    if (worker) {
+      this.#busy.add(worker);
+      return Promise.resolve(worker);
+    }
     if (this.#failures >= this.#options.maxStartFailures) {
       return Promise.reject(new PoolError(`workers fail to start (${this.#failures} in a row)`));
     }
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    const waiting = new Promise<WorkerHandle>((resolve, reject) =>
+      this.#waiters.push({
+        resolve: (w) => {
+          this.#busy.add(w);
+          resolve(w);
+        },
+        reject,
+      })
+    );
+    this.#refill();
+    return waiting;
   }
 
   /** Waits until `size` workers are ready (start-up), or fails if they cannot start. */
@@ -93,6 +117,7 @@ export class WorkerPool {
     try {
       for (let i = 0; i < this.#options.size; i++) held.push(await this.acquire());
     } finally {
+      for (const w of held) this.#busy.delete(w);
       this.#ready.unshift(...held);
     }
   }
@@ -107,7 +132,8 @@ export class WorkerPool {
   }
 
   #refill(): void {
-    while (!this.#closed && this.#ready.length + this.#starting < this.#options.size) {
+    const wanted = Math.max(this.#options.size - this.#busy.size, this.#waiters.length);
+    while (!this.#closed && this.#ready.length + this.#starting < wanted) {
       this.#starting++;
       this.#spawnOne().finally(() => this.#starting--);
     }
@@ -122,7 +148,10 @@ export class WorkerPool {
       return;
     }
     this.#live.add(worker);
-    worker.exited.then(() => this.#live.delete(worker));
+    worker.exited.then(() => {
+      this.#live.delete(worker);
+      if (this.#busy.delete(worker)) this.#refill();
+    });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), this.#options.readyTimeoutMs);
@@ -143,10 +172,8 @@ export class WorkerPool {
     this.#failures = 0;
     if (this.#closed) return worker.kill();
     const waiter = this.#waiters.shift();
-    if (waiter) {
-      waiter.resolve(worker);
-      queueMicrotask(() => this.#refill());
-    } else this.#ready.push(worker);
+    if (waiter) waiter.resolve(worker);
+    else this.#ready.push(worker);
   }
 
   #startFailed(why: string): void {
@@ -160,4 +187,17 @@ export class WorkerPool {
     clearTimeout(this.#retry);
     this.#retry = setTimeout(() => this.#refill(), Math.min(5_000, 100 * 2 ** this.#failures));
   }
+}
+
+/**
+ * The whole environment of a child that handles request data (workers, the model process):
+ * glibc overwrites freed memory, Deno finds its cache, and nothing else of the parent's leaks in.
+ */
+export function childEnv(): Record<string, string> {
+  const env: Record<string, string> = { MALLOC_PERTURB_: "165", NO_COLOR: "1" };
+  for (const name of ["HOME", "DENO_DIR", "PATH"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
 }

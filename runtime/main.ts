@@ -1,0 +1,314 @@
+/**
+ * `deno task runtime --listen HOST:PORT [--emulated] [--model DIR] [--issuer-key FILE]`: the
+ * process that runs inside the CVM (DESIGN.md; runnable on a host for development).
+ *
+ * Boot, in order, and only then "ready": pick the evidence provider (configfs-tsm, then
+ * /dev/sev-guest, then /dev/tdx_guest; the emulated secure processor only when asked with
+ * `--emulated` — in process on a development host, measuring the runtime's own files, or the
+ * image's host-side emulator when `CLOISTER_EMULATOR` names its socket), start the model process
+ * (seq2seq `--model`) and warm the worker pool (which loads the model's code), generate the first
+ * key epoch with its evidence, fetch the measurement's transparency-log proof (`--log URL`), and
+ * listen. Without `--issuer-key` it refuses to start unless `--no-tokens` is given.
+ *
+ * Options:
+ *   --listen HOST:PORT        where to serve (required)
+ *   --emulated                use the emulated secure processor (never trusted by default)
+ *   --emulated-state DIR      its state (default $CLOISTER_EMULATED_SP or .cache/emulated-sp)
+ *   --model DIR               an Optimum seq2seq export, served by the model process
+ *   --int8                    with --model: the *_quantized.onnx files
+ *   --issuer-key FILE         the Privacy Pass issuer's key file (re-read when it changes)
+ *   --no-tokens               accept requests without tokens (development only; said at start)
+ *   --log URL                 transparency log to fetch this measurement's inclusion proof from
+ *   --epoch SECONDS           key epoch length (default 600)
+ *   --grace SECONDS           how long a superseded key is still accepted (default 60)
+ *   --pool N                  warm one-shot workers (default 2)
+ *   --max-body BYTES          largest encapsulated request (default 262144)
+ *   --worker-timeout MS       longest a worker may take (default 30000)
+ */
+import { KeyEpochs } from "./epochs.ts";
+import { gateway } from "./gateway.ts";
+import { Metrics } from "./metrics.ts";
+import { childEnv, WorkerPool } from "./pool.ts";
+import { IssuerKeyFile, type Redeemer } from "./tokens.ts";
+import { startModelProcess } from "./model_process.ts";
+import { hostMeasurement } from "./self_measure.ts";
+import { fetchLogProof } from "./transparency.ts";
+import { toHex } from "../protocol/bytes.ts";
+import type { TransparencyProof } from "../protocol/evidence.ts";
+import { defaultEmulatedState, EmulatedSecureProcessor } from "../attestation/emulated.ts";
+import { connectEmulator, EmulatedProvider } from "../attestation/providers/emulated.ts";
+import { detectProvider } from "../attestation/providers/detect.ts";
+import { evidenceBundle, type EvidenceProvider } from "../attestation/providers/provider.ts";
+import { verifyEvidence } from "../attestation/verify.ts";
+import { defaultPolicy } from "../attestation/policy.ts";
+
+class UsageError extends Error {}
+
+interface Config {
+  hostname: string;
+  port: number;
+  emulated: boolean;
+  emulatedState: string;
+  model?: string;
+  int8: boolean;
+  issuerKey?: string;
+  noTokens: boolean;
+  log?: string;
+  epoch: number;
+  grace: number;
+  pool: number;
+  maxBody: number;
+  workerTimeout: number;
+}
+
+const FLAGS = new Set(["--emulated", "--no-tokens", "--int8"]);
+const VALUED = new Set([
+  "--listen",
+  "--emulated-state",
+  "--model",
+  "--issuer-key",
+  "--log",
+  "--epoch",
+  "--grace",
+  "--pool",
+  "--max-body",
+  "--worker-timeout",
+]);
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new UsageError(`${name} must be a positive integer, not "${value}"`);
+  }
+  return n;
+}
+
+export function parseArgs(args: string[]): Config {
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  for (let i = 0; i < args.length; i++) {
+    const [name, inline] = args[i].split(/=(.*)/s, 2);
+    if (FLAGS.has(name) && inline === undefined) flags.add(name);
+    else if (VALUED.has(name)) {
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new UsageError(`${name} needs a value`);
+      values.set(name, value);
+    } else throw new UsageError(`unknown option "${args[i]}"`);
+  }
+  const listen = values.get("--listen");
+  if (!listen) throw new UsageError("--listen HOST:PORT is required");
+  const m = listen.match(/^(.*):(\d+)$/);
+  if (!m || Number(m[2]) > 65535) {
+    throw new UsageError(`--listen must be HOST:PORT, not "${listen}"`);
+  }
+  const config: Config = {
+    hostname: m[1].replace(/^\[(.*)\]$/, "$1") || "127.0.0.1",
+    port: Number(m[2]),
+    emulated: flags.has("--emulated"),
+    emulatedState: values.get("--emulated-state") ?? defaultEmulatedState(),
+    model: values.get("--model"),
+    int8: flags.has("--int8"),
+    issuerKey: values.get("--issuer-key"),
+    noTokens: flags.has("--no-tokens"),
+    log: values.get("--log"),
+    epoch: positive("--epoch", values.get("--epoch"), 600),
+    grace: Number(values.get("--grace") ?? 60),
+    pool: positive("--pool", values.get("--pool"), 2),
+    maxBody: positive("--max-body", values.get("--max-body"), 256 * 1024),
+    workerTimeout: positive("--worker-timeout", values.get("--worker-timeout"), 30_000),
+  };
+  if (!Number.isInteger(config.grace) || config.grace < 0 || config.grace > config.epoch) {
+    throw new UsageError(`--grace must be 0..--epoch seconds, not "${values.get("--grace")}"`);
+  }
+  if (!config.issuerKey && !config.noTokens) {
+    throw new UsageError(
+      "no --issuer-key given: refusing to serve without token checks (pass --no-tokens for development)",
+    );
+  }
+  if (config.issuerKey && config.noTokens) {
+    throw new UsageError("--issuer-key and --no-tokens conflict");
+  }
+  if (config.int8 && !config.model) throw new UsageError("--int8 needs --model");
+  return config;
+}
+
+function parseEmulatorAddress(value: string): Parameters<typeof connectEmulator>[0] {
+  if (value.startsWith("unix:")) return { transport: "unix", path: value.slice(5) };
+  if (value.startsWith("device:")) return { device: value.slice(7) };
+  const m = value.match(/^tcp:(.+):(\d+)$/);
+  if (m) return { hostname: m[1], port: Number(m[2]) };
+  throw new UsageError(
+    `CLOISTER_EMULATOR must be unix:PATH, device:PATH or tcp:HOST:PORT, not "${value}"`,
+  );
+}
+
+async function provider(config: Config, log: (s: string) => void): Promise<EvidenceProvider> {
+  if (!config.emulated) return await detectProvider();
+  const remote = Deno.env.get("CLOISTER_EMULATOR");
+  if (remote) {
+    const address = parseEmulatorAddress(remote);
+    log(`evidence: EMULATED secure processor at ${remote} (not hardware)`);
+    return new EmulatedProvider(() => connectEmulator(address));
+  }
+  const sp = await EmulatedSecureProcessor.open(config.emulatedState);
+  const measurement = await hostMeasurement(config.model);
+  sp.launch({ measurement });
+  log(
+    `evidence: EMULATED secure processor in process, state ${config.emulatedState} (not hardware)`,
+  );
+  return new EmulatedProvider(sp);
+}
+
+const WORKER = new URL("./worker.ts", import.meta.url).pathname;
+const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+
+async function main(args: string[]): Promise<number> {
+  const log = (s: string) => console.error(`runtime: ${s}`);
+  let config: Config;
+  try {
+    config = parseArgs(args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`runtime: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (config.noTokens) {
+    log("WARNING: --no-tokens: requests are served without Privacy Pass tokens (development only)");
+  }
+
+  const metrics = new Metrics();
+  const evidence = await provider(config, log);
+  // --no-tokens: every request is let through, with or without a token (counted as such).
+  let redeemer: Redeemer = () => Promise.resolve(undefined);
+  if (config.issuerKey) {
+    const keys = await IssuerKeyFile.open(config.issuerKey);
+    redeemer = (authorization) => keys.redeem(authorization);
+  }
+  const model = config.model
+    ? await startModelProcess({ model: config.model, int8: config.int8 })
+    : undefined;
+  const workerArgs = model ? ["--model-socket", model.socket, "--model", config.model!] : [];
+  // Workers read the code and the model, load ONNX Runtime, and reach the model process:
+  // nothing else (no network, no environment, no subprocesses, no other files).
+  const readable = [ROOT, ...(model ? [await Deno.realPath(config.model!), model.socket] : [])];
+  const pool = new WorkerPool({
+    size: config.pool,
+    command: () =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-prompt",
+          `--allow-read=${readable.join(",")}`,
+          "--allow-ffi",
+          ...(model ? [`--allow-net=unix:${model.socket}`, `--allow-write=${model.socket}`] : []),
+          "--v8-flags=--clear-free-memory",
+          WORKER,
+          ...workerArgs,
+        ],
+        env: childEnv(),
+        clearEnv: true,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }),
+  });
+  const epochs = new KeyEpochs({
+    provider: evidence,
+    lengthSeconds: config.epoch,
+    graceSeconds: config.grace,
+  });
+  let transparency: TransparencyProof | undefined;
+  let bundle: Uint8Array;
+  const rebuild = () => {
+    bundle = evidenceBundle(epochs.current.evidence, epochs.current.claims, { transparency });
+  };
+  try {
+    await Promise.all([pool.warm(), epochs.rotate()]);
+  } catch (e) {
+    await pool.close();
+    await model?.close();
+    throw e;
+  }
+  const measured = await verifyEvidence(
+    { platform: evidence.platform, evidence: epochs.current.evidence.evidence },
+    defaultPolicy(),
+    { now: new Date(), check: "parse" },
+  );
+  const measurement = toHex(measured.measurement);
+  if (config.log) {
+    transparency = await fetchLogProof(config.log, evidence.platform, measured.measurement).catch(
+      (e) => {
+        log(
+          `transparency log: no proof for this measurement (${e instanceof Error ? e.message : e})`,
+        );
+        return undefined;
+      },
+    );
+  }
+  rebuild();
+
+  const rotation = setInterval(async () => {
+    if (!epochs.due()) return;
+    try {
+      await epochs.rotate();
+      rebuild();
+      metrics.count("epoch-rotated");
+    } catch (e) {
+      metrics.count("epoch-rotation-failed");
+      log(`key rotation failed, keeping the current epoch: ${e instanceof Error ? e.message : e}`);
+    }
+  }, 1000);
+
+  const handler = gateway({
+    epochs,
+    pool,
+    redeem: redeemer,
+    bundle: () => bundle,
+    async bundleWithNonce(nonce) {
+      const { claims, evidence: fresh } = await epochs.evidenceWithNonce(nonce);
+      return evidenceBundle(fresh, claims, { transparency });
+    },
+    metrics,
+    maxBody: config.maxBody,
+    workerTimeoutMs: config.workerTimeout,
+  });
+  const controller = new AbortController();
+  const server = Deno.serve({
+    hostname: config.hostname,
+    port: config.port,
+    signal: controller.signal,
+    onListen: ({ hostname, port }) => {
+      // The one line tests and launchers wait for; stdout carries nothing else.
+      console.log(
+        `ready http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port} ` +
+          `platform=${evidence.platform} measurement=${measurement} key-id=${epochs.current.key.config.keyId}`,
+      );
+    },
+    onError: () => new Response("internal error\n", { status: 500 }),
+  }, handler);
+  const metricsTimer = setInterval(() => log(metrics.line()), 60_000);
+
+  const stop = () => controller.abort();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  await server.finished;
+  clearInterval(rotation);
+  clearInterval(metricsTimer);
+  await pool.close();
+  await model?.close();
+  epochs.close();
+  log(`stopped; ${metrics.line()}`);
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    console.error(`runtime: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * A worker's seq2seq summariser when the model lives in the model process (`model_server.ts`):
+ * the worker holds only the tokenizer and the config, turns text into ids and ids into text,
+ * and sends ids (never text) over the model process's socket. Every id buffer is wiped.
+ */
+import { readOwnedFrame, writeOwnedFrame } from "./frames.ts";
+import { decodeModelAnswer, encodeModelRequest } from "./model_server.ts";
+import { wipe } from "../protocol/bytes.ts";
+import { loadSeq2SeqConfig } from "../model/seq2seq.ts";
+import { Seq2SeqTokenizer } from "../model/tokenizer.ts";
+import { seq2seqSummarizer, type Summarizer } from "../model/summarize.ts";
+
+export async function remoteSummarizer(socket: string, modelDir: string): Promise<Summarizer> {
+  const { config } = await loadSeq2SeqConfig(modelDir);
+  const tokenizer = await Seq2SeqTokenizer.load(modelDir, config);
+  return seq2seqSummarizer(tokenizer, {
+    config,
+    async generate(ids, options) {
+      const request = encodeModelRequest(ids, options);
+      const conn = await Deno.connect({ transport: "unix", path: socket });
+      let answer: Uint8Array | null = null;
+      try {
+        await writeOwnedFrame(conn, request);
+        answer = await readOwnedFrame(conn);
+        if (!answer) throw new Error("the model process closed the connection");
+        return decodeModelAnswer(answer);
+      } finally {
+        wipe(request, answer ?? undefined);
+        conn.close();
+      }
+    },
+  });
+}

@@ -1,0 +1,129 @@
+/**
+ * The one endpoint inside OHTTP (DESIGN.md "Commands and endpoints"): Binary HTTP
+ * `POST /v1/summarize` with `Authorization: PrivateToken token=…` and a JSON body
+ * `{"messages": […]}` or `{"text": "…"}`, answered `{"summary": "…"}`. Runs in the one-shot worker:
+ * this is the only code that reads request text. Every refusal is an encrypted Binary HTTP
+ * response with its status and a one-line JSON reason that never quotes the request.
+ *
+ * Order of checks: Binary HTTP (400), route (404, 405), token (401), media type (415), JSON and
+ * input (400, 413), summary (500). The token is checked before the body is parsed, so an
+ * unauthenticated request costs no parsing of its text.
+ */
+import {
+  type BhttpRequest,
+  type BhttpResponse,
+  decodeRequest,
+  encodeResponse,
+  field,
+  fieldValue,
+  wipeMessage,
+} from "../protocol/bhttp.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import { utf8, wipe } from "../protocol/bytes.ts";
+import { InputError } from "../model/errors.ts";
+import { requestInput, type SummarizeInput } from "../model/summarize.ts";
+
+export const SUMMARIZE_PATH = "/v1/summarize";
+
+export interface ServiceDeps {
+  /**
+   * Redeems the Authorization field value (empty when the request has none); resolves to
+   * undefined when accepted, else why not.
+   */
+  redeem(authorization: Uint8Array): Promise<string | undefined>;
+  summarize(input: SummarizeInput): Promise<string>;
+}
+
+/** A refusal with its HTTP status: becomes the encrypted error response. */
+export class ServiceError extends Error {
+  constructor(readonly status: number, message: string, readonly headers: [string, string][] = []) {
+    super(message);
+    this.name = "ServiceError";
+  }
+}
+
+function json(status: number, body: unknown, headers: [string, string][] = []): BhttpResponse {
+  return {
+    informational: [],
+    status,
+    headers: [
+      field("content-type", "application/json"),
+      ...headers.map(([n, v]) => field(n, v)),
+    ],
+    content: utf8(JSON.stringify(body)),
+    trailers: [],
+  };
+}
+
+/** The Binary HTTP response for an error the runtime itself raises (worker crash, timeout). */
+export function errorResponse(status: number, reason: string): Uint8Array {
+  return encodeResponse(json(status, { error: reason }));
+}
+
+function mediaType(req: BhttpRequest): string {
+  const v = fieldValue(req.headers, "content-type");
+  return v ? new TextDecoder().decode(v).split(";")[0].trim().toLowerCase() : "";
+}
+
+const INPUT_STATUS: Record<string, number> = {
+  "empty-input": 400,
+  "bad-input": 400,
+  "input-too-long": 413,
+};
+
+async function answer(req: BhttpRequest, deps: ServiceDeps): Promise<BhttpResponse> {
+  if (req.path.split("?")[0] !== SUMMARIZE_PATH) {
+    throw new ServiceError(404, `no such endpoint; the only one is POST ${SUMMARIZE_PATH}`);
+  }
+  if (req.method !== "POST") {
+    throw new ServiceError(405, `${SUMMARIZE_PATH} takes POST, not ${req.method}`, [[
+      "allow",
+      "POST",
+    ]]);
+  }
+  const authorization = fieldValue(req.headers, "authorization") ?? new Uint8Array(0);
+  const refused = await deps.redeem(authorization);
+  if (refused !== undefined) throw new ServiceError(401, `token refused: ${refused}`);
+  if (mediaType(req) !== "application/json") {
+    throw new ServiceError(415, `the body must be application/json, not "${mediaType(req)}"`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(req.content));
+  } catch (e) {
+    // The parser's message can quote the input: say only what kind of error it was.
+    throw new ServiceError(
+      400,
+      `the body is not UTF-8 JSON (${e instanceof Error ? e.name : "error"})`,
+    );
+  }
+  const summary = await deps.summarize(requestInput(body));
+  return json(200, { summary });
+}
+
+/**
+ * Answers one decrypted Binary HTTP request with the Binary HTTP response to encapsulate. The
+ * request's bytes are the caller's to wipe; the message views into them are dropped here.
+ */
+export async function handle(request: Uint8Array, deps: ServiceDeps): Promise<Uint8Array> {
+  let req: BhttpRequest | undefined;
+  let res: BhttpResponse;
+  try {
+    req = decodeRequest(request);
+    res = await answer(req, deps);
+  } catch (e) {
+    if (e instanceof ServiceError) res = json(e.status, { error: e.message }, e.headers);
+    else if (e instanceof ProtocolError) {
+      res = json(400, { error: `malformed Binary HTTP request: ${e.message}` });
+    } else if (e instanceof InputError) {
+      res = json(INPUT_STATUS[e.code] ?? 400, { error: e.message });
+    } else res = json(500, { error: "the summariser failed" });
+  } finally {
+    if (req) wipeMessage(req);
+  }
+  try {
+    return encodeResponse(res);
+  } finally {
+    wipe(res.content);
+  }
+}

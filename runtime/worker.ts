@@ -1,0 +1,82 @@
+/**
+ * The one-shot worker (DESIGN.md "Forward security and wiping"): loads the summariser, tells the
+ * runtime it is ready, serves exactly one request over stdin/stdout frames (`exchange.ts`) and
+ * exits, taking every string of request text with it. Started by the runtime's pool with only
+ * the permissions it needs: read (the model), FFI (ONNX Runtime) and, for a seq2seq model, the
+ * model process's socket; no network, no environment, no subprocesses.
+ *
+ *   deno run --allow-read --allow-ffi runtime/worker.ts [--model-socket PATH]
+ */
+import { readOwnedFrame, writeOwnedFrame } from "./frames.ts";
+import { READY } from "./pool.ts";
+import { expect, TAG, tagged } from "./exchange.ts";
+import { handle, SUMMARIZE_PATH } from "./service.ts";
+import { utf8, wipe } from "../protocol/bytes.ts";
+import { encodeRequest, field } from "../protocol/bhttp.ts";
+import { loadSummarizer, type Summarizer } from "../model/summarize.ts";
+
+const WARM_UP = encodeRequest({
+  method: "POST",
+  scheme: "https",
+  authority: "warm-up",
+  path: SUMMARIZE_PATH,
+  headers: [field("content-type", "application/json")],
+  content: utf8(JSON.stringify({
+    messages: [
+      { from: "A", text: "The build is green again after the fix." },
+      { from: "B", text: "Great, then we can release the image this afternoon." },
+      { from: "A", text: "I will publish the measurement to the log after lunch." },
+    ],
+  })),
+  trailers: [],
+});
+
+async function send(tag: typeof TAG[keyof typeof TAG], payload: Uint8Array): Promise<void> {
+  const message = tagged(tag, payload);
+  try {
+    await writeOwnedFrame(Deno.stdout, message);
+  } finally {
+    wipe(message);
+  }
+}
+
+async function main(args: string[]): Promise<void> {
+  const at = args.indexOf("--model-socket");
+  const summarizer: Summarizer = at >= 0
+    ? await (await import("./model_client.ts")).remoteSummarizer(args[at + 1], args[at + 3])
+    : await loadSummarizer({ memArena: false, threads: 1 });
+  // A first run costs more than the rest (ORT allocates, V8 compiles every function on the
+  // path): pay it before "ready", on public text, so no request waits for it.
+  wipe(
+    await handle(WARM_UP, {
+      redeem: () => Promise.resolve(undefined),
+      summarize: async (input) => (await summarizer.summarize(input)).text,
+    }),
+  );
+  await writeOwnedFrame(Deno.stdout, READY);
+  const frame = await readOwnedFrame(Deno.stdin);
+  if (!frame) return;
+  let response: Uint8Array | undefined;
+  try {
+    response = await handle(expect(frame, TAG.REQUEST), {
+      async redeem(authorization) {
+        await send(TAG.TOKEN, authorization);
+        const verdict = expect(await readOwnedFrame(Deno.stdin), TAG.VERDICT);
+        return verdict.length === 0 ? undefined : new TextDecoder().decode(verdict);
+      },
+      summarize: async (input) => (await summarizer.summarize(input)).text,
+    });
+    await send(TAG.RESPONSE, response);
+  } finally {
+    wipe(frame, response);
+  }
+}
+
+try {
+  await main(Deno.args);
+  Deno.exit(0);
+} catch (e) {
+  // Never the request: only what failed, for the runtime's counters.
+  console.error(`worker: ${e instanceof Error ? e.name : "error"}`);
+  Deno.exit(1);
+}

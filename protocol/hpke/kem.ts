@@ -304,12 +304,12 @@ function dhkem(
     curve.checkPrivateKey(sk);
     return exchange(pk, (p) => math.dh(sk, p));
   };
-  /** DH(...) || DH(...) (§4.1 AuthEncap), leaving neither half behind on failure. */
+  /** DH(...) || DH(...) (§4.1 AuthEncap, AuthDecap), leaving neither half behind on failure. */
   const dhOf = (...exchanges: (() => Uint8Array)[]) => {
     const parts: Uint8Array[] = [];
     try {
       for (const x of exchanges) parts.push(x());
-      return parts.length === 1 ? parts.pop()! : concat(...parts);
+      return concat(...parts);
     } finally {
       wipe(...parts);
     }

@@ -238,27 +238,45 @@ async function main(args: string[]): Promise<number> {
     { now: new Date(), check: "parse" },
   );
   const measurement = toHex(measured.measurement);
-  if (config.log) {
-    transparency = await fetchLogProof(config.log, evidence.platform, measured.measurement).catch(
-      (e) => {
-        log(
-          `transparency log: no proof for this measurement (${e instanceof Error ? e.message : e})`,
-        );
-        return undefined;
-      },
-    );
-  }
-  rebuild();
-
-  const rotation = setInterval(async () => {
-    if (!epochs.due()) return;
+  // The log proof: fetched at boot, again at every rotation (a fresher checkpoint), and every
+  // few seconds while there is none (the release may be published after the node starts).
+  let proofTried = 0;
+  let proofMissing = "";
+  const refreshProof = async () => {
+    if (!config.log) return;
+    proofTried = Date.now();
     try {
-      await epochs.rotate();
+      transparency = await fetchLogProof(config.log, evidence.platform, measured.measurement);
+      if (proofMissing) log("transparency log: this measurement is now logged");
+      proofMissing = "";
       rebuild();
-      metrics.count("epoch-rotated");
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      if (why !== proofMissing) log(`transparency log: no proof for this measurement yet (${why})`);
+      proofMissing = why;
+    }
+  };
+  rebuild();
+  await refreshProof();
+
+  let ticking = false;
+  const rotation = setInterval(async () => {
+    if (ticking) return;
+    ticking = true;
+    try {
+      if (epochs.due()) {
+        await epochs.rotate();
+        rebuild();
+        metrics.count("epoch-rotated");
+        await refreshProof();
+      } else if (!transparency && config.log && Date.now() - proofTried > 2000) {
+        await refreshProof();
+      }
     } catch (e) {
       metrics.count("epoch-rotation-failed");
       log(`key rotation failed, keeping the current epoch: ${e instanceof Error ? e.message : e}`);
+    } finally {
+      ticking = false;
     }
   }, 1000);
 

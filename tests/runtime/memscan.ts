@@ -21,6 +21,8 @@ export interface ScanResult {
   hits: Hit[];
   bytesScanned: number;
   regionsSkipped: number;
+  /** Pages that could not be read (gone since maps was read); zeros in the scanned view. */
+  pagesSkipped: number;
 }
 
 /** The canary's encodings that a leak could take: UTF-8 and UTF-16LE text. */
@@ -62,10 +64,11 @@ function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
 }
 
 const CHUNK = 1 << 22;
+const PAGE = 4096;
 
 /** Scans every readable mapping of each process for each pattern. */
 export async function scanProcesses(pids: number[], patterns: Pattern[]): Promise<ScanResult> {
-  const result: ScanResult = { hits: [], bytesScanned: 0, regionsSkipped: 0 };
+  const result: ScanResult = { hits: [], bytesScanned: 0, regionsSkipped: 0, pagesSkipped: 0 };
   const overlap = Math.max(...patterns.map((p) => p.bytes.length)) - 1;
   for (const pid of pids) {
     let maps: string;
@@ -91,8 +94,19 @@ export async function scanProcesses(pids: number[], patterns: Pattern[]): Promis
             const buf = new Uint8Array(want);
             await mem.seek(at, Deno.SeekMode.Start);
             let got = 0;
+            // The process runs on while we read: a page can vanish between reading maps and
+            // reading it (malloc trims its heap, V8 releases pages). Skip that page and keep
+            // scanning the rest, rather than drop the whole chunk and miss what it held.
             while (got < want) {
-              const n = await mem.read(buf.subarray(got));
+              let n: number | null;
+              try {
+                n = await mem.read(buf.subarray(got));
+              } catch {
+                result.pagesSkipped++;
+                got = Math.min(want, (Math.floor(got / PAGE) + 1) * PAGE);
+                await mem.seek(at + BigInt(got), Deno.SeekMode.Start);
+                continue;
+              }
               if (n === null || n === 0) break;
               got += n;
             }

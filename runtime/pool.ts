@@ -192,9 +192,17 @@ export class WorkerPool {
 /**
  * The whole environment of a child that handles request data (workers, the model process):
  * glibc overwrites freed memory, Deno finds its cache, and nothing else of the parent's leaks in.
+ * ORT_DISABLE_TELEMETRY: onnxruntime ≥ 1.2x on Linux otherwise starts a telemetry system in
+ * native code, out of Deno's permissions: it runs `sh -c "blkid; hostname"` for a device id,
+ * queues events in $HOME/.cache/Microsoft/DeveloperTools/.onnxruntime/onnxruntime.db and uploads
+ * them over HTTPS. A process that holds plaintext must not phone anyone.
  */
 export function childEnv(): Record<string, string> {
-  const env: Record<string, string> = { MALLOC_PERTURB_: "165", NO_COLOR: "1" };
+  const env: Record<string, string> = {
+    MALLOC_PERTURB_: "165",
+    NO_COLOR: "1",
+    ORT_DISABLE_TELEMETRY: "1",
+  };
   for (const name of ["HOME", "DENO_DIR", "PATH"]) {
     const value = Deno.env.get(name);
     if (value !== undefined) env[name] = value;

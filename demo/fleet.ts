@@ -134,7 +134,7 @@ export class Fleet {
   }
 
   /** The issuer, with one account (`maya`) whose secret the fleet's clients use. */
-  async startIssuer(): Promise<Child> {
+  async startIssuer(extra: string[] = []): Promise<Child> {
     const printed = await this.#run("services/issuer/main.ts", ["account", "--name", "maya"]);
     const secret = printed.match(/Bearer maya:<secret>"\): (\S+)$/m)?.[1];
     const line = printed.match(/^accounts file line: (.+)$/m)?.[1];
@@ -150,6 +150,7 @@ export class Fleet {
       ISSUER_NAME,
       "--accounts",
       `${this.dir}/accounts`,
+      ...extra,
     ]);
     this.issuerUrl = issuer.url;
     return issuer;
@@ -209,12 +210,13 @@ export class Fleet {
   }
 
   /** The relay in front of `gateways` (name → base URL). */
-  async startRelay(gateways: Record<string, string>): Promise<Child> {
+  async startRelay(gateways: Record<string, string>, extra: string[] = []): Promise<Child> {
     const relay = await this.start("relay", "services/relay/main.ts", [
       "--listen",
       "127.0.0.1:0",
       "--gateway",
       Object.entries(gateways).map(([n, u]) => `${n}=${u}`).join(","),
+      ...extra,
     ]);
     this.relayUrl = relay.url;
     return relay;

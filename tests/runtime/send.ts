@@ -3,7 +3,13 @@
  * the key config from the gateway, one Binary HTTP request encapsulated, the answer opened.
  */
 import { decodeKeyConfigs, encapsulateRequest, type KeyConfig } from "../../protocol/ohttp.ts";
-import { decodeResponse, encodeRequest, type Field, field } from "../../protocol/bhttp.ts";
+import {
+  decodeResponse,
+  encodeRequest,
+  type Field,
+  field,
+  fieldText,
+} from "../../protocol/bhttp.ts";
 import { utf8 } from "../../protocol/bytes.ts";
 
 export async function keyConfig(url: string): Promise<KeyConfig> {
@@ -44,7 +50,11 @@ export interface Answer {
   /** The inner (Binary HTTP) status and JSON body, when there was an encapsulated answer. */
   status?: number;
   json?: { summary?: string; error?: string };
+  /** The inner response's `allow` field, when it has one. */
+  allow?: string;
   outerBody?: string;
+  /** The outer Content-Type. */
+  outerType?: string | null;
 }
 
 /** Sends Binary HTTP bytes through the gateway and opens the answer. */
@@ -62,13 +72,26 @@ export async function sendBhttp(
   const bytes = new Uint8Array(await res.arrayBuffer());
   if (res.status !== 200) {
     context.dispose();
-    return { outer: res.status, outerBody: new TextDecoder().decode(bytes) };
+    return {
+      outer: res.status,
+      outerBody: new TextDecoder().decode(bytes),
+      outerType: res.headers.get("content-type"),
+    };
   }
-  const inner = decodeResponse(context.decapsulateResponse(bytes));
+  return { outer: 200, outerType: res.headers.get("content-type"), ...openAnswer(bytes, context) };
+}
+
+/** The inner status, JSON and `allow` of an encapsulated response opened with its context. */
+export function openAnswer(
+  encapsulated: Uint8Array,
+  context: { decapsulateResponse(r: Uint8Array): Uint8Array },
+): { status: number; json: { summary?: string; error?: string }; allow?: string } {
+  const inner = decodeResponse(context.decapsulateResponse(encapsulated));
+  const allow = fieldText(inner.headers, "allow");
   return {
-    outer: 200,
     status: inner.status,
     json: JSON.parse(new TextDecoder().decode(inner.content)),
+    ...(allow === undefined ? {} : { allow }),
   };
 }
 

@@ -71,7 +71,7 @@ export class KeyEpochs {
 
   /** Keys a request may be sealed to now: the current one and a superseded one in its grace. */
   gatewayKeys(): GatewayKey[] {
-    this.#expire();
+    this.expire();
     return [this.#current, this.#previous].filter((e) => e !== undefined).map((e) => e.key);
   }
 
@@ -149,7 +149,11 @@ export class KeyEpochs {
     this.#current = this.#previous = undefined;
   }
 
-  #expire(): void {
+  /**
+   * Wipes the superseded key once its grace is over. Requests call it, and so must a timer: with
+   * no traffic the key would otherwise stay in memory until the next rotation.
+   */
+  expire(): void {
     if (this.#previous && this.#now() >= this.#previous.retireAt) {
       wipe(this.#previous.key.privateKey);
       this.#previous = undefined;

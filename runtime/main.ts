@@ -261,6 +261,7 @@ async function main(args: string[]): Promise<number> {
 
   let ticking = false;
   const rotation = setInterval(async () => {
+    epochs.expire(); // a retired key is wiped on time even when no request comes
     if (ticking) return;
     ticking = true;
     try {

@@ -163,6 +163,35 @@ async function provider(config: Config, log: (s: string) => void): Promise<Evide
 const WORKER = new URL("./worker.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
+/**
+ * What starts one worker. Workers read the code and the model, load ONNX Runtime, and reach the
+ * model process: nothing else (no network, no environment, no subprocesses, no other files).
+ */
+export async function workerCommand(
+  model?: { dir: string; socket: string },
+): Promise<() => Deno.Command> {
+  const readable = [ROOT, ...(model ? [await Deno.realPath(model.dir), model.socket] : [])];
+  const args = [
+    "run",
+    "--no-prompt",
+    `--allow-read=${readable.join(",")}`,
+    "--allow-ffi",
+    ...(model ? [`--allow-net=unix:${model.socket}`, `--allow-write=${model.socket}`] : []),
+    "--v8-flags=--clear-free-memory",
+    WORKER,
+    ...(model ? ["--model-socket", model.socket, "--model", model.dir] : []),
+  ];
+  return () =>
+    new Deno.Command(Deno.execPath(), {
+      args,
+      env: childEnv(),
+      clearEnv: true,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    });
+}
+
 async function main(args: string[]): Promise<number> {
   const log = (s: string) => console.error(`runtime: ${s}`);
   let config: Config;
@@ -190,30 +219,9 @@ async function main(args: string[]): Promise<number> {
   const model = config.model
     ? await startModelProcess({ model: config.model, int8: config.int8 })
     : undefined;
-  const workerArgs = model ? ["--model-socket", model.socket, "--model", config.model!] : [];
-  // Workers read the code and the model, load ONNX Runtime, and reach the model process:
-  // nothing else (no network, no environment, no subprocesses, no other files).
-  const readable = [ROOT, ...(model ? [await Deno.realPath(config.model!), model.socket] : [])];
   const pool = new WorkerPool({
     size: config.pool,
-    command: () =>
-      new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--no-prompt",
-          `--allow-read=${readable.join(",")}`,
-          "--allow-ffi",
-          ...(model ? [`--allow-net=unix:${model.socket}`, `--allow-write=${model.socket}`] : []),
-          "--v8-flags=--clear-free-memory",
-          WORKER,
-          ...workerArgs,
-        ],
-        env: childEnv(),
-        clearEnv: true,
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "inherit",
-      }),
+    command: await workerCommand(model && { dir: config.model!, socket: model.socket }),
   });
   const epochs = new KeyEpochs({
     provider: evidence,

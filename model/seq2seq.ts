@@ -19,6 +19,15 @@
  * graph's no-cache branch) once and returns the cross-attention K/V, which `step` then feeds to
  * decoder_with_past (or the cache branch) unchanged every step; only logits and the growing
  * self-attention K/V come back per step. The model never sees text.
+ *
+ * Several new tokens per cached step (`multiTokenSteps`, what speculative decoding verifies
+ * drafts with) need a cached graph whose input_ids length is not fixed at 1 — Optimum declares
+ * decoder_with_past's as [batch_size, 1] and the merged decoder's as [batch_size,
+ * decoder_sequence_length] — and that masks causally within the new tokens, which a graph traced
+ * with one token need not do (the causal mask of a one-token step is a no-op a tracer may drop).
+ * So it is not taken on trust: at load a probe compares one two-token step with two one-token
+ * steps, and only a graph that agrees gets `multiTokenSteps`. `truncate` then rolls the
+ * self-attention cache back to the tokens that were kept.
  */
 import * as ort from "onnxruntime-node";
 import { parseConfig, type Seq2SeqConfig } from "./config.ts";
@@ -29,8 +38,9 @@ export interface LoadOptions {
   /** "fp32" (default): the plain files; "int8": the `*_quantized.onnx` files. */
   dtype?: "fp32" | "int8";
   /**
-   * "auto" (default): decoder_model + decoder_with_past_model when both exist, else the merged
-   * decoder; "split" or "merged" insist on one.
+   * "auto" (default): the merged decoder when it exists (one session, so its weights are in
+   * memory once, and its cache branch takes several tokens per step), else decoder_model +
+   * decoder_with_past_model; "split" or "merged" insist on one.
    */
   decoder?: "auto" | "split" | "merged";
   /** ORT intra-op threads; default the cores available to this process. */
@@ -186,6 +196,17 @@ function checkInterface(
   const want = interfaceOf(role, c);
   const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
   const outputs = new Map(session.outputMetadata.map((m) => [m.name, m]));
+  const layer = c.decoderLayers;
+  if (
+    outputs.has(`present.${layer}.decoder.key`) ||
+    inputs.has(`past_key_values.${layer}.decoder.key`)
+  ) {
+    throw new ModelFolderError(
+      "bad-shape",
+      `has more than the ${layer} decoder layers config.json declares`,
+      path,
+    );
+  }
   for (const name of inputs.keys()) {
     if (!(name in want.inputs)) {
       throw new ModelFolderError(
@@ -212,13 +233,6 @@ function checkInterface(
       }
       checkTensor(path, `${kind} "${name}"`, meta, spec);
     }
-  }
-  if (outputs.has(`present.${c.decoderLayers}.decoder.key`)) {
-    throw new ModelFolderError(
-      "bad-shape",
-      `has more than the ${c.decoderLayers} decoder layers config.json declares`,
-      path,
-    );
   }
   return new Set(inputs.keys());
 }
@@ -268,6 +282,12 @@ export class Seq2SeqModel {
     readonly files: string[],
   ) {}
 
+  /**
+   * `step` takes several new tokens at once, with the result of as many one-token steps: the
+   * cached graph declares a free input_ids length and passed the load-time probe.
+   */
+  multiTokenSteps = false;
+
   /** Loads and validates a model folder. */
   static async load(dir: string, options: LoadOptions = {}): Promise<Seq2SeqModel> {
     const { config, contextLength } = await loadSeq2SeqConfig(dir);
@@ -286,7 +306,7 @@ export class Seq2SeqModel {
     const merged = await exists(path("merged"));
     const want = options.decoder ?? "auto";
     let kind: "split" | "merged";
-    if (want === "split" || (want === "auto" && split)) {
+    if (want === "split" || (want === "auto" && split && !merged)) {
       if (!split) {
         const missing = await exists(path("decoder")) ? path("withPast") : path("decoder");
         throw new ModelFolderError(
@@ -334,21 +354,29 @@ export class Seq2SeqModel {
     };
     try {
       const encoder = (await open("encoder")).session;
+      let model: Seq2SeqModel;
+      let cached: ort.InferenceSession;
       if (kind === "split") {
         const first = (await open("decoder")).session;
         const next = await open("withPast");
-        return new Seq2SeqModel(dir, config, contextLength, encoder, {
+        cached = next.session;
+        model = new Seq2SeqModel(dir, config, contextLength, encoder, {
           kind,
           first,
           next: next.session,
           nextInputs: next.inputs,
         }, [path("encoder"), path("decoder"), path("withPast")]);
+      } else {
+        cached = (await open("merged")).session;
+        model = new Seq2SeqModel(dir, config, contextLength, encoder, { kind, merged: cached }, [
+          path("encoder"),
+          path("merged"),
+        ]);
       }
-      const m = (await open("merged")).session;
-      return new Seq2SeqModel(dir, config, contextLength, encoder, { kind, merged: m }, [
-        path("encoder"),
-        path("merged"),
-      ]);
+      const ids = cached.inputMetadata.find((m) => m.name === "input_ids");
+      const fixedLength = ids?.isTensor && ids.shape.length === 2 ? ids.shape[1] : undefined;
+      model.multiTokenSteps = fixedLength !== 1 && await model.probeMultiTokenSteps();
+      return model;
     } catch (e) {
       await Promise.all(opened.map((s) => s.release()));
       throw e;
@@ -457,8 +485,9 @@ export class Seq2SeqModel {
   }
 
   /**
-   * One cached step over `ids` [batch, 1]: logits [batch, 1, vocab] and the cache with this
-   * step's self-attention K/V appended (cross-attention K/V: the same tensors, not copied).
+   * One cached step over `ids` [batch, t] (t > 1 only with `multiTokenSteps`): logits [batch, t,
+   * vocab] and the cache with this step's self-attention K/V appended (cross-attention K/V: the
+   * same tensors, not copied).
    */
   async step(
     ids: ort.Tensor,
@@ -487,6 +516,69 @@ export class Seq2SeqModel {
     // only logits and the self-attention cache are fetched: the cross-attention cache stays put
     const out = await this.run(session, feeds, ["logits", ...self], clock);
     return { logits: out.logits, cache: { self: self.map((n) => out[n]), cross: cache.cross } };
+  }
+
+  /**
+   * Whether one cached step over two tokens gives the logits and cache of two one-token steps
+   * (1e-3 of the largest logit: a graph without a causal mask, or with positions fixed for one
+   * token, is off by far more). Runs on made-up ids, never on request data.
+   */
+  private async probeMultiTokenSteps(): Promise<boolean> {
+    const c = this.config;
+    const id = (i: number) => BigInt((c.decoderStartTokenId + 3 + 7 * i) % c.vocabSize);
+    const input = BigInt64Array.from({ length: 4 }, (_, i) => id(i));
+    const mask = new BigInt64Array(input.length).fill(1n);
+    const maskT = int64(mask, [1, input.length]);
+    const tokens = (...xs: bigint[]) => int64(BigInt64Array.from(xs), [1, xs.length]);
+    try {
+      const hidden = await this.encode(input, mask, 1);
+      const { cache } = await this.start(tokens(BigInt(c.decoderStartTokenId)), maskT, hidden);
+      const one = await this.step(tokens(id(5)), maskT, hidden, cache);
+      const two = await this.step(tokens(id(6)), maskT, hidden, one.cache);
+      const both = await this.step(tokens(id(5), id(6)), maskT, hidden, cache);
+      let scale = 1, diff = 0;
+      const compare = (want: ort.Tensor, got: ort.Tensor, offset: number) => {
+        const a = want.data as Float32Array, b = got.data as Float32Array;
+        if (b.length < offset + a.length) diff = Infinity;
+        for (let i = 0; i < a.length; i++) {
+          scale = Math.max(scale, Math.abs(a[i]));
+          diff = Math.max(diff, Math.abs(a[i] - b[offset + i]));
+        }
+      };
+      compare(one.logits, both.logits, 0);
+      compare(two.logits, both.logits, c.vocabSize);
+      two.cache.self.forEach((k, i) => compare(k, both.cache.self[i], 0));
+      return diff <= 1e-3 * scale;
+    } catch {
+      return false; // e.g. a graph that fixed one token's shapes inside
+    }
+  }
+
+  /**
+   * The cache with only the first `length` positions of each self-attention K/V [batch, heads,
+   * T, head_dim] (speculative decoding's roll-back of rejected tokens). Compacts each tensor's
+   * rows in place and zeroes the tail, so no copy of the rejected positions is left; the returned
+   * tensors view the same memory. Cross-attention K/V are passed on untouched.
+   */
+  truncate(cache: KvCache, length: number): KvCache {
+    const self = cache.self.map((t) => {
+      const [batch, heads, T, dim] = t.dims;
+      if (length === T) return t;
+      if (!(length >= 0 && length < T)) {
+        throw new RangeError(`cannot truncate a cache of ${T} positions to ${length}`);
+      }
+      const data = t.data as Float32Array;
+      const from = T * dim, to = length * dim;
+      for (let r = 1; r < batch * heads; r++) data.copyWithin(r * to, r * from, r * from + to);
+      data.fill(0, batch * heads * to);
+      return new ort.Tensor("float32", data.subarray(0, batch * heads * to), [
+        batch,
+        heads,
+        length,
+        dim,
+      ]);
+    });
+    return { self, cross: cache.cross };
   }
 
   async release(): Promise<void> {

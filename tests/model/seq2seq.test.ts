@@ -40,19 +40,23 @@ async function withCopy(
   }
 }
 
-Deno.test("loads T5 and BART folders: split decoder by default, sizes from config.json", async () => {
+Deno.test("loads T5 and BART folders: merged decoder by default, split on request, sizes from config.json", async () => {
   for (const kind of ["t5-tiny", "bart-tiny"] as const) {
     const m = await Seq2SeqModel.load(await tinyModel(kind));
+    const split = await Seq2SeqModel.load(await tinyModel(kind), { decoder: "split" });
     try {
-      assert.equal(m.decoderKind, "split");
+      assert.equal(m.decoderKind, "merged");
       assert.equal(m.config.family, kind === "t5-tiny" ? "t5" : "bart");
+      const names = (x: Seq2SeqModel) => x.files.map((f) => f.split("/").slice(-2).join("/"));
+      assert.deepEqual(names(m), ["onnx/encoder_model.onnx", "onnx/decoder_model_merged.onnx"]);
       assert.deepEqual(
-        m.files.map((f) => f.split("/").slice(-2).join("/")),
+        names(split),
         ["onnx/encoder_model.onnx", "onnx/decoder_model.onnx", "onnx/decoder_with_past_model.onnx"],
       );
       assert.equal(m.contextLength, kind === "t5-tiny" ? 512 : 256);
     } finally {
       await m.release();
+      await split.release();
     }
   }
 });
@@ -117,7 +121,7 @@ Deno.test("config.json that disagrees with the graphs, or is unusable, is refuse
         "heads",
         (j) => j.num_heads = 8,
         "bad-shape",
-        /present\.0\.decoder\.key" has dimension 1 = 4/,
+        /(present|past_key_values)\.0\.decoder\.key" has dimension 1 = 4/,
       ],
       [
         "fewer layers",
@@ -129,7 +133,7 @@ Deno.test("config.json that disagrees with the graphs, or is unusable, is refuse
         "more layers",
         (j) => j.num_decoder_layers = 3,
         "bad-interface",
-        /missing output "present\.2\.decoder\.key"/,
+        /missing (output "present|input "past_key_values)\.2\.decoder\.key"/,
       ],
       ["no d_kv", (j) => delete j.d_kv, "bad-config", /field "d_kv" is missing/],
       [

@@ -13,6 +13,17 @@
  * Token ids in, token ids out: the runtime's model process never handles text
  * (`generateText` is the convenience wrapper for callers that hold a tokenizer).
  *
+ * Greedy search is speculative by default where the model allows it (`Seq2SeqModel.multiTokenSteps`:
+ * the merged decoder of an Optimum export, checked at load): prompt lookup (`speculative.ts`)
+ * drafts up to `promptLookupNumTokens` tokens, one decoder pass over the last token and the draft
+ * gives the model's logits at every position, and the loop keeps the draft's tokens while they
+ * are what greedy would pick from those logits — after the same logits processors, with the
+ * same prefix, so min_length, no_repeat_ngram_size and forced BOS/EOS act exactly as in plain
+ * greedy — then takes the model's own token at the first disagreement and rolls the
+ * self-attention cache back to it. The tokens are plain greedy's (up to float rounding: a pass
+ * over several tokens may sum in another order, which can only flip an exact tie); what changes
+ * is how many passes read the weights. `stats` counts passes, drafted and accepted tokens.
+ *
  * Input over the model's context length is refused with `InputError("input-too-long")` by
  * default; `overflow: "truncate"` keeps the leading tokens (and a final eos), and says so in
  * `warnings`. Refusing is the default because a summary of a silently cut input looks complete
@@ -26,6 +37,7 @@ import * as ort from "onnxruntime-node";
 import type { GenerationDefaults, Seq2SeqConfig } from "./config.ts";
 import { InputError } from "./errors.ts";
 import type { Clock, KvCache, Seq2SeqModel } from "./seq2seq.ts";
+import { nextDraftLength, PROMPT_LOOKUP, promptLookup } from "./speculative.ts";
 import type { Seq2SeqTokenizer } from "./tokenizer.ts";
 
 export interface GenerateOptions extends GenerationDefaults {
@@ -40,6 +52,13 @@ export interface GenerateOptions extends GenerationDefaults {
    * with earlyStopping); default: greedy for one beam, else beam.
    */
   search?: "greedy" | "beam";
+  /**
+   * Greedy search: most draft tokens proposed by prompt lookup per decoder pass (transformers'
+   * prompt_lookup_num_tokens); 0 turns speculation off. Default `PROMPT_LOOKUP.draftTokens`.
+   */
+  promptLookupNumTokens?: number;
+  /** Longest n-gram prompt lookup matches (transformers' max_matching_ngram_size, default 2). */
+  maxMatchingNgramSize?: number;
 }
 
 export interface GenerateStats {
@@ -56,6 +75,13 @@ export interface GenerateStats {
   /** Time inside ORT `session.run` calls, all graphs. */
   ortMs: number;
   runs: number;
+  /** Decoder passes (one per token without speculation). */
+  passes: number;
+  /** Draft tokens proposed, and those the model agreed with (speculative greedy). */
+  drafted: number;
+  accepted: number;
+  /** Wall time spent rolling the self-attention cache back after rejected drafts. */
+  truncateMs: number;
 }
 
 export interface GenerateResult {
@@ -100,6 +126,8 @@ interface Settings {
   eos: Set<number>;
   forcedBos?: number;
   forcedEos?: number;
+  draftTokens: number;
+  draftNgram: number;
 }
 
 function positiveInt(name: string, v: number | undefined, min: number): void {
@@ -117,6 +145,8 @@ function settings(model: Seq2SeqModel, options: GenerateOptions): Settings {
   positiveInt("minNewTokens", o.minNewTokens, 0);
   positiveInt("numBeams", o.numBeams, 1);
   positiveInt("noRepeatNgramSize", o.noRepeatNgramSize, 0);
+  positiveInt("promptLookupNumTokens", o.promptLookupNumTokens, 0);
+  positiveInt("maxMatchingNgramSize", o.maxMatchingNgramSize, 1);
   if (o.lengthPenalty !== undefined && !Number.isFinite(o.lengthPenalty)) {
     throw new InputError("bad-input", `lengthPenalty must be a finite number`);
   }
@@ -134,6 +164,8 @@ function settings(model: Seq2SeqModel, options: GenerateOptions): Settings {
     eos: new Set(c.eosTokenIds),
     forcedBos: c.forcedBosTokenId,
     forcedEos: c.forcedEosTokenId,
+    draftTokens: o.promptLookupNumTokens ?? PROMPT_LOOKUP.draftTokens,
+    draftNgram: o.maxMatchingNgramSize ?? PROMPT_LOOKUP.maxNgram,
   };
 }
 
@@ -241,6 +273,10 @@ export async function generate(
     wallMs: 0,
     ortMs: 0,
     runs: 0,
+    passes: 0,
+    drafted: 0,
+    accepted: 0,
+    truncateMs: 0,
   };
   const mask = new BigInt64Array(ids.length).fill(1n);
   let hidden: ort.Tensor | undefined;
@@ -252,9 +288,11 @@ export async function generate(
     if (search === "greedy" && s.numBeams !== 1) {
       throw new InputError("bad-input", `greedy search takes one beam, not ${s.numBeams}`);
     }
-    const out = search === "greedy"
-      ? await greedy(model, hidden, mask, s, clock, stats)
-      : await beam(model, hidden, mask, s, clock, stats);
+    let out: Int32Array;
+    if (search === "beam") out = await beam(model, hidden, mask, s, clock, stats);
+    else if (s.draftTokens > 0 && model.multiTokenSteps) {
+      out = await speculativeGreedy(model, hidden, mask, ids, s, clock, stats);
+    } else out = await greedy(model, hidden, mask, s, clock, stats);
     stats.newTokens = out.length;
     return { ids: out, warnings, stats };
   } finally {
@@ -300,6 +338,7 @@ async function decode(
     const tf = performance.now();
     ({ logits, cache } = await model.start(idsT, maskT, hiddenT, clock));
     stats.firstStepMs = performance.now() - tf;
+    stats.passes++;
     for (let step = 0;; step++) {
       const choice = choose(logits.data as Float32Array, step);
       if (choice === false) break;
@@ -309,6 +348,7 @@ async function decode(
       wipeTensors([logits]);
       const next = await model.step(idsT, maskT, hiddenT, cache, clock);
       stats.stepsMs += performance.now() - ts;
+      stats.passes++;
       wipeTensors(cache.self);
       ({ logits, cache } = next);
     }
@@ -361,6 +401,90 @@ async function greedy(
     return seq.slice(1, n);
   } finally {
     wipe(seq, tokens);
+  }
+}
+
+/**
+ * Greedy search that verifies prompt-lookup drafts: each pass feeds the pending token (the last
+ * one chosen, not yet in the cache) and up to `s.draftTokens` drafted ones; row i of its logits
+ * decides the token after the i-th fed one. The cache always holds every token but the pending.
+ */
+async function speculativeGreedy(
+  model: Seq2SeqModel,
+  hidden: ort.Tensor,
+  encoderMask: BigInt64Array,
+  inputIds: BigInt64Array,
+  s: Settings,
+  clock: Clock,
+  stats: GenerateStats,
+): Promise<Int32Array> {
+  const V = model.config.vocabSize;
+  const seq = new Int32Array(s.maxNewTokens + 1);
+  seq[0] = s.start;
+  let n = 1;
+  const draft = new Int32Array(Math.min(s.draftTokens, s.maxNewTokens));
+  const feed = new BigInt64Array(draft.length + 1);
+  // the input ids as int32 for the lookup: the low words of the int64 ids
+  const words = new Int32Array(inputIds.buffer, inputIds.byteOffset, inputIds.length * 2);
+  const source = new Int32Array(inputIds.length);
+  for (let i = 0; i < source.length; i++) source[i] = words[2 * i];
+  const isEos = (id: number) => s.eos.has(id);
+  const maskT = new ort.Tensor("int64", encoderMask, [1, encoderMask.length]);
+  let logits: ort.Tensor | undefined;
+  let cache: KvCache | undefined;
+  try {
+    setId(feed, 0, s.start);
+    const tf = performance.now();
+    ({ logits, cache } = await model.start(
+      new ort.Tensor("int64", feed.subarray(0, 1), [1, 1]),
+      maskT,
+      hidden,
+      clock,
+    ));
+    stats.firstStepMs = performance.now() - tf;
+    stats.passes++;
+    let drafted = 0; // draft tokens fed in the last pass (its logits have drafted + 1 rows)
+    let length = s.draftTokens; // how many the next draft may have
+    for (;;) {
+      const rows = logits.data as Float32Array;
+      let i = 0;
+      let done = false;
+      for (;; i++) {
+        const row = rows.subarray(i * V, (i + 1) * V);
+        process(row, seq.subarray(0, n), s);
+        const tok = argmax(row);
+        seq[n++] = tok;
+        if (s.eos.has(tok) || n > s.maxNewTokens) done = true;
+        else if (i < drafted && tok === draft[i]) continue; // already in the cache
+        break;
+      }
+      stats.accepted += i;
+      length = nextDraftLength(length, drafted, i, s.draftTokens);
+      wipeTensors([logits]);
+      if (done) break;
+      if (i < drafted) { // rejected drafts: keep the cache's first n − 1 positions
+        const tt = performance.now();
+        cache = model.truncate(cache, n - 1);
+        stats.truncateMs += performance.now() - tt;
+      }
+      // a draft longer than the tokens left could never be used
+      const room = draft.subarray(0, Math.min(length, s.maxNewTokens - n));
+      drafted = promptLookup(seq, n, source, s.draftNgram, isEos, room);
+      stats.drafted += drafted;
+      setId(feed, 0, seq[n - 1]);
+      for (let k = 0; k < drafted; k++) setId(feed, k + 1, draft[k]);
+      const ts = performance.now();
+      const ids = new ort.Tensor("int64", feed.subarray(0, drafted + 1), [1, drafted + 1]);
+      const next = await model.step(ids, maskT, hidden, cache, clock);
+      stats.stepsMs += performance.now() - ts;
+      stats.passes++;
+      wipeTensors(cache.self);
+      ({ logits, cache } = next);
+    }
+    return seq.slice(1, n);
+  } finally {
+    wipe(seq, draft, feed, source);
+    wipeTensors([logits, ...(cache?.self ?? []), ...(cache?.cross ?? [])]);
   }
 }
 

@@ -245,7 +245,9 @@ Deno.test("min_new_tokens, max_new_tokens and forced BOS/EOS shape the output", 
     assert.equal(out.ids[8], m.config.forcedEosTokenId); // and </s> at the length limit
     for (let i = 1; i < 8; i++) assert.ok(!m.config.eosTokenIds.includes(out.ids[i]));
     assert.equal(out.stats.newTokens, 9);
-    assert.equal(out.stats.runs, 1 + 9); // encoder, first step, 8 cached steps
+    // encoder, then decoder passes: each gives its accepted drafts and one token of its own
+    assert.equal(out.stats.runs, 1 + out.stats.passes);
+    assert.equal(out.stats.passes + out.stats.accepted, 9);
     assert.ok(out.stats.ortMs <= out.stats.wallMs);
   });
 });

@@ -1,8 +1,9 @@
 /**
- * Length-prefixed frames between the runtime and its one-shot workers: a 4-byte big-endian
- * length, then the payload. Frames carry request plaintext, so every buffer a frame passes
- * through is zeroed once consumed: the worker reads straight into buffers it owns, the parent's
- * reader wipes the stream's chunks, and writers wipe the framed copy after the write.
+ * Length-prefixed frames between the runtime and its one-shot workers (over `channel.ts`'s
+ * socket) and its model process: a 4-byte big-endian length, then the payload. Frames carry
+ * request plaintext, so every buffer a frame passes through is zeroed once consumed: readers read
+ * straight into buffers they own (or, from a stream, wipe its chunks), and writers wipe the
+ * framed copy after the write.
  */
 
 /** Largest frame either side accepts; bounds memory before a single byte is buffered. */
@@ -25,7 +26,7 @@ export function frame(payload: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Reads frames from a byte stream (the parent reading a worker's stdout). */
+/** Reads frames from a byte stream (the runtime reading the model process's stdout). */
 export class FrameReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #pending: Uint8Array = new Uint8Array(0);
@@ -86,7 +87,7 @@ async function readFull(
 }
 
 /**
- * Reads one frame from a raw reader (the worker's stdin) into a buffer the caller owns and must
+ * Reads one frame from a raw reader (a socket) into a buffer the caller owns and must
  * wipe; no intermediate copy of the payload is made.
  */
 export async function readOwnedFrame(
@@ -101,7 +102,7 @@ export async function readOwnedFrame(
   return payload;
 }
 
-/** Writes one frame to a raw writer (the worker's stdout), without keeping a copy. */
+/** Writes one frame to a raw writer (a socket), without keeping a copy. */
 export async function writeOwnedFrame(
   sink: { write(p: Uint8Array): Promise<number> },
   payload: Uint8Array,

@@ -169,27 +169,31 @@ const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
  */
 export async function workerCommand(
   model?: { dir: string; socket: string },
-): Promise<() => Deno.Command> {
+): Promise<(channel: string) => Deno.Command> {
   const readable = [ROOT, ...(model ? [await Deno.realPath(model.dir), model.socket] : [])];
-  const args = [
-    "run",
-    "--no-prompt",
-    `--allow-read=${readable.join(",")}`,
-    "--allow-ffi",
-    ...(model ? [`--allow-net=unix:${model.socket}`, `--allow-write=${model.socket}`] : []),
-    "--v8-flags=--clear-free-memory",
-    WORKER,
-    ...(model ? ["--model-socket", model.socket, "--model", model.dir] : []),
-  ];
-  return () =>
-    new Deno.Command(Deno.execPath(), {
-      args,
+  return (channel) => {
+    const sockets = [channel, ...(model ? [model.socket] : [])];
+    return new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        `--allow-read=${[...readable, channel].join(",")}`,
+        `--allow-write=${sockets.join(",")}`,
+        `--allow-net=${sockets.map((s) => `unix:${s}`).join(",")}`,
+        "--allow-ffi",
+        "--v8-flags=--clear-free-memory",
+        WORKER,
+        "--channel",
+        channel,
+        ...(model ? ["--model-socket", model.socket, "--model", model.dir] : []),
+      ],
       env: childEnv(),
       clearEnv: true,
-      stdin: "piped",
-      stdout: "piped",
+      stdin: "null",
+      stdout: "null",
       stderr: "inherit",
     });
+  };
 }
 
 async function main(args: string[]): Promise<number> {

@@ -4,7 +4,8 @@
  * this user can enter. Its environment and flags overwrite freed memory (see model_server.ts).
  */
 import { FrameReader } from "./frames.ts";
-import { childEnv, READY } from "./pool.ts";
+import { READY } from "./channel.ts";
+import { childEnv } from "./pool.ts";
 
 const SERVER = new URL("./model_server.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");

@@ -17,7 +17,7 @@
  * Generation runs one request at a time (ORT already uses every core for one).
  */
 import { readOwnedFrame, writeOwnedFrame } from "./frames.ts";
-import { READY } from "./pool.ts";
+import { READY } from "./channel.ts";
 import { wipe } from "../protocol/bytes.ts";
 import { Seq2SeqModel } from "../model/seq2seq.ts";
 import { generate, type GenerateOptions, type GenerateResult } from "../model/generate.ts";

@@ -4,18 +4,17 @@
  * request's plaintext outlives its process. The pool keeps `size` workers started ahead of time
  * so a request never waits for a process to boot, and starts each one's replacement once it has
  * exited (not while it serves: on a small machine a booting worker would slow the request down);
- * requests that find no ready worker get new ones started at once.
+ * requests that find no ready worker get new ones started at once. Frames travel over a Unix
+ * socket per worker (`channel.ts`).
  */
-import { frame, FrameReader } from "./frames.ts";
-
-/** The first frame every worker sends once it can take a request. */
-export const READY = new TextEncoder().encode("ready");
+import { readOwnedFrame, writeOwnedFrame } from "./frames.ts";
+import { ChannelListener } from "./channel.ts";
 
 export interface WorkerHandle {
   readonly pid: number;
   /** Sends one frame; the framed copy is wiped once written (the payload is the caller's). */
   send(payload: Uint8Array): Promise<void>;
-  /** The worker's next frame, or null once it closed its output. */
+  /** The worker's next frame (a buffer the caller owns and wipes), or null once it closed. */
   next(): Promise<Uint8Array | null>;
   kill(): void;
   readonly exited: Promise<Deno.CommandStatus>;
@@ -23,8 +22,11 @@ export interface WorkerHandle {
 
 export interface PoolOptions {
   size: number;
-  /** Builds the command that starts one worker (stdin and stdout are piped by the pool). */
-  command: () => Deno.Command;
+  /**
+   * Builds the command that starts one worker, given the socket it connects to once ready
+   * (`channel.ts`: `connectToPool(path)`); the worker needs read and write permission on it.
+   */
+  command: (channel: string) => Deno.Command;
   /** How long a starting worker may take to say it is ready before it is killed. */
   readyTimeoutMs?: number;
   /** Consecutive start failures after which waiting requests are failed instead of held. */
@@ -38,27 +40,25 @@ export class PoolError extends Error {
   }
 }
 
-function start(command: Deno.Command): WorkerHandle {
-  const child = command.spawn();
-  const writer = child.stdin.getWriter();
-  const reader = new FrameReader(child.stdout);
+/** A started worker process, before and after it connected. */
+interface Process {
+  readonly pid: number;
+  kill(): void;
+  readonly exited: Promise<Deno.CommandStatus>;
+}
+
+function handle(process: Process, conn: Deno.UnixConn): WorkerHandle {
   return {
-    pid: child.pid,
-    send: async (payload) => {
-      const framed = frame(payload);
-      try {
-        await writer.write(framed);
-      } finally {
-        framed.fill(0);
-      }
-    },
-    next: () => reader.next(),
+    pid: process.pid,
+    send: (payload) => writeOwnedFrame(conn, payload),
+    next: () => readOwnedFrame(conn),
     kill: () => {
+      process.kill();
       try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
+        conn.close();
+      } catch { /* closed */ }
     },
-    exited: child.status,
+    exited: process.exited,
   };
 }
 
@@ -66,9 +66,10 @@ export class WorkerPool {
   readonly #options: Required<PoolOptions>;
   readonly #ready: WorkerHandle[] = [];
   readonly #waiters: { resolve: (w: WorkerHandle) => void; reject: (e: Error) => void }[] = [];
-  readonly #live = new Set<WorkerHandle>();
-  /** Handed out and not yet exited: each one's replacement starts when it exits. */
-  readonly #busy = new Set<WorkerHandle>();
+  readonly #live = new Set<Process>();
+  /** Handed out and not yet exited (by pid): each one's replacement starts when it exits. */
+  readonly #busy = new Set<number>();
+  readonly #channel: ChannelListener;
   #starting = 0;
   #failures = 0;
   #closed = false;
@@ -79,6 +80,7 @@ export class WorkerPool {
       throw new PoolError(`pool size must be a positive integer, not ${options.size}`);
     }
     this.#options = { readyTimeoutMs: 30_000, maxStartFailures: 5, ...options };
+    this.#channel = ChannelListener.open({ handshakeMs: this.#options.readyTimeoutMs });
     this.#refill();
   }
 
@@ -92,7 +94,7 @@ export class WorkerPool {
     if (this.#closed) return Promise.reject(new PoolError("pool is closed"));
     const worker = this.#ready.shift();
     if (worker) {
-      this.#busy.add(worker);
+      this.#busy.add(worker.pid);
       return Promise.resolve(worker);
     }
     if (this.#failures >= this.#options.maxStartFailures) {
@@ -101,7 +103,7 @@ export class WorkerPool {
     const waiting = new Promise<WorkerHandle>((resolve, reject) =>
       this.#waiters.push({
         resolve: (w) => {
-          this.#busy.add(w);
+          this.#busy.add(w.pid);
           resolve(w);
         },
         reject,
@@ -117,7 +119,7 @@ export class WorkerPool {
     try {
       for (let i = 0; i < this.#options.size; i++) held.push(await this.acquire());
     } finally {
-      for (const w of held) this.#busy.delete(w);
+      for (const w of held) this.#busy.delete(w.pid);
       this.#ready.unshift(...held);
     }
   }
@@ -126,9 +128,11 @@ export class WorkerPool {
     this.#closed = true;
     clearTimeout(this.#retry);
     for (const w of this.#waiters.splice(0)) w.reject(new PoolError("pool is closed"));
+    for (const w of this.#ready.splice(0)) w.kill(); // also closes their connections
     const live = [...this.#live];
     for (const w of live) w.kill();
     await Promise.allSettled(live.map((w) => w.exited));
+    this.#channel.close();
   }
 
   #refill(): void {
@@ -140,35 +144,51 @@ export class WorkerPool {
   }
 
   async #spawnOne(): Promise<void> {
-    let worker: WorkerHandle;
+    let child: Deno.ChildProcess;
     try {
-      worker = start(this.#options.command());
+      child = this.#options.command(this.#channel.path).spawn();
     } catch (e) {
       this.#startFailed(e instanceof Error ? e.message : String(e));
       return;
     }
-    this.#live.add(worker);
-    worker.exited.then(() => {
-      this.#live.delete(worker);
-      if (this.#busy.delete(worker)) this.#refill();
+    const connected = this.#channel.expect(child.pid);
+    const process: Process = {
+      pid: child.pid,
+      kill: () => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      },
+      exited: child.status,
+    };
+    this.#live.add(process);
+    process.exited.then(() => {
+      this.#live.delete(process);
+      connected.cancel();
+      // A ready worker that died idle (killed, out of memory) must not be handed to a request.
+      const idle = this.#ready.findIndex((w) => w.pid === process.pid);
+      if (idle >= 0) this.#ready.splice(idle, 1)[0].kill();
+      if (this.#busy.delete(process.pid) || idle >= 0) this.#refill();
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), this.#options.readyTimeoutMs);
     });
-    let first: Uint8Array | null;
+    let conn: Deno.UnixConn | null;
     try {
-      first = await Promise.race([worker.next(), timeout]);
+      conn = await Promise.race([connected.conn, timeout]);
     } catch {
-      first = null;
+      conn = null; // it exited first
     } finally {
       clearTimeout(timer);
+      connected.cancel();
     }
-    if (!first || first.length !== READY.length || !first.every((b, i) => b === READY[i])) {
-      worker.kill();
+    if (!conn) {
+      process.kill();
       this.#startFailed("a worker exited or timed out before it was ready");
       return;
     }
+    const worker = handle(process, conn);
     this.#failures = 0;
     if (this.#closed) return worker.kill();
     const waiter = this.#waiters.shift();

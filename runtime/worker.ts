@@ -1,14 +1,16 @@
 /**
- * The one-shot worker (DESIGN.md "Forward security and wiping"): loads the summariser, tells the
- * runtime it is ready, serves exactly one request over stdin/stdout frames (`exchange.ts`) and
- * exits, taking every string of request text with it. Started by the runtime's pool with only
- * the permissions it needs: read (the model), FFI (ONNX Runtime) and, for a seq2seq model, the
- * model process's socket; no network, no environment, no subprocesses.
+ * The one-shot worker (DESIGN.md "Forward security and wiping"): loads the summariser, connects
+ * to the pool's socket to say it is ready (`channel.ts`), serves exactly one request in frames
+ * over it (`exchange.ts`) and exits, taking every string of request text with it. Started by the
+ * runtime's pool with only the permissions it needs: read (the code, the model), FFI (ONNX
+ * Runtime), the pool's socket and, for a seq2seq model, the model process's socket; no network,
+ * no environment, no subprocesses.
  *
- *   deno run --allow-read --allow-ffi runtime/worker.ts [--model-socket PATH]
+ *   deno run --allow-read --allow-write=CHANNEL --allow-ffi runtime/worker.ts --channel CHANNEL \
+ *     [--model-socket PATH --model DIR]
  */
 import { readOwnedFrame, writeOwnedFrame } from "./frames.ts";
-import { READY } from "./pool.ts";
+import { connectToPool } from "./channel.ts";
 import { expect, TAG, tagged } from "./exchange.ts";
 import { handle, SUMMARIZE_PATH } from "./service.ts";
 import { utf8, wipe } from "../protocol/bytes.ts";
@@ -31,19 +33,31 @@ const WARM_UP = encodeRequest({
   trailers: [],
 });
 
-async function send(tag: typeof TAG[keyof typeof TAG], payload: Uint8Array): Promise<void> {
+async function send(
+  conn: Deno.UnixConn,
+  tag: typeof TAG[keyof typeof TAG],
+  payload: Uint8Array,
+): Promise<void> {
   const message = tagged(tag, payload);
   try {
-    await writeOwnedFrame(Deno.stdout, message);
+    await writeOwnedFrame(conn, message);
   } finally {
     wipe(message);
   }
 }
 
 async function main(args: string[]): Promise<void> {
-  const at = args.indexOf("--model-socket");
-  const summarizer: Summarizer = at >= 0
-    ? await (await import("./model_client.ts")).remoteSummarizer(args[at + 1], args[at + 3])
+  const arg = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const channel = arg("--channel");
+  if (!channel) {
+    throw new Error("usage: worker.ts --channel PATH [--model-socket PATH --model DIR]");
+  }
+  const modelSocket = arg("--model-socket");
+  const summarizer: Summarizer = modelSocket
+    ? await (await import("./model_client.ts")).remoteSummarizer(modelSocket, arg("--model")!)
     : await loadSummarizer({ memArena: false, threads: 1 });
   // A first run costs more than the rest (ORT allocates, V8 compiles every function on the
   // path): pay it before "ready", on public text, so no request waits for it.
@@ -53,20 +67,20 @@ async function main(args: string[]): Promise<void> {
       summarize: async (input) => (await summarizer.summarize(input)).text,
     }),
   );
-  await writeOwnedFrame(Deno.stdout, READY);
-  const frame = await readOwnedFrame(Deno.stdin);
+  const conn = await connectToPool(channel);
+  const frame = await readOwnedFrame(conn);
   if (!frame) return;
   let response: Uint8Array | undefined;
   try {
     response = await handle(expect(frame, TAG.REQUEST), {
       async redeem(authorization) {
-        await send(TAG.TOKEN, authorization);
-        const verdict = expect(await readOwnedFrame(Deno.stdin), TAG.VERDICT);
+        await send(conn, TAG.TOKEN, authorization);
+        const verdict = expect(await readOwnedFrame(conn), TAG.VERDICT);
         return verdict.length === 0 ? undefined : new TextDecoder().decode(verdict);
       },
       summarize: async (input) => (await summarizer.summarize(input)).text,
     });
-    await send(TAG.RESPONSE, response);
+    await send(conn, TAG.RESPONSE, response);
   } finally {
     wipe(frame, response);
   }

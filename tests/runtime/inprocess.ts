@@ -23,7 +23,7 @@ export interface InProcessGateway {
 }
 
 export async function inProcessGateway(o: {
-  command: () => Deno.Command;
+  command: (channel: string) => Deno.Command;
   size?: number;
   workerTimeoutMs?: number;
   /** Default: every request is let through (as `--no-tokens`). */
@@ -64,16 +64,31 @@ export async function inProcessGateway(o: {
   };
 }
 
-/** A command running a Deno script with the environment the runtime gives its workers. */
-export function denoScript(script: string | URL, args: string[] = []): () => Deno.Command {
+/**
+ * A command running a Deno script with the environment the runtime gives its workers; the pool's
+ * socket comes last among its arguments.
+ */
+export function denoScript(
+  script: string | URL,
+  args: string[] = [],
+): (channel: string) => Deno.Command {
   const path = script instanceof URL ? script.pathname : script;
-  return () =>
+  return (channel) =>
     new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-prompt", "--allow-read", "--allow-ffi", path, ...args],
+      args: [
+        "run",
+        "--no-prompt",
+        "--allow-read",
+        `--allow-write=${channel}`,
+        `--allow-net=unix:${channel}`,
+        path,
+        ...args,
+        channel,
+      ],
       env: childEnv(),
       clearEnv: true,
-      stdin: "piped",
-      stdout: "piped",
+      stdin: "null",
+      stdout: "null",
       stderr: "null",
     });
 }

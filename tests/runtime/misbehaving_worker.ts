@@ -1,6 +1,7 @@
 /**
- * A worker for tests of the gateway's failure paths only (never started by the runtime): it says
- * ready as runtime/worker.ts does, takes its one request, then fails the way its argument says:
+ * A worker for tests of the gateway's failure paths only (never started by the runtime): it
+ * connects to the pool as runtime/worker.ts does, takes its one request, then fails the way its
+ * first argument says (the second is the pool's socket):
  *
  *   crash     exits without answering
  *   hang      never answers (the gateway's timeout must end it)
@@ -8,11 +9,11 @@
  *   torn      announces a frame and closes its output half way through it
  */
 import { readOwnedFrame, writeOwnedFrame } from "../../runtime/frames.ts";
-import { READY } from "../../runtime/pool.ts";
+import { connectToPool } from "../../runtime/channel.ts";
 
-const how = Deno.args[0];
-await writeOwnedFrame(Deno.stdout, READY);
-await readOwnedFrame(Deno.stdin);
+const [how, channel] = Deno.args;
+const conn = await connectToPool(channel);
+await readOwnedFrame(conn);
 switch (how) {
   case "crash":
     Deno.exit(3);
@@ -21,10 +22,10 @@ switch (how) {
     setInterval(() => {}, 1 << 30);
     break;
   case "garbage":
-    await writeOwnedFrame(Deno.stdout, Uint8Array.of(0x7f, 1, 2, 3));
+    await writeOwnedFrame(conn, Uint8Array.of(0x7f, 1, 2, 3));
     break;
   case "torn":
-    await Deno.stdout.write(Uint8Array.of(0, 0, 1, 0, 4, 1, 2));
+    await conn.write(Uint8Array.of(0, 0, 1, 0, 4, 1, 2));
     Deno.exit(0);
     break;
   default:

@@ -1,24 +1,26 @@
 import assert from "node:assert/strict";
-import { PoolError, READY, WorkerPool } from "../../runtime/pool.ts";
+import { PoolError, WorkerPool } from "../../runtime/pool.ts";
+import { ChannelListener, connectToPool, READY } from "../../runtime/channel.ts";
 import { readOwnedFrame, writeOwnedFrame } from "../../runtime/frames.ts";
+
+const CHANNEL = new URL("../../runtime/channel.ts", import.meta.url);
+const FRAMES = new URL("../../runtime/frames.ts", import.meta.url);
 
 // A worker that says ready, echoes one frame reversed, and exits: the pool's contract in miniature.
 const ECHO = `
-import { readOwnedFrame, writeOwnedFrame } from "${new URL(
-  "../../runtime/frames.ts",
-  import.meta.url,
-)}";
-await writeOwnedFrame(Deno.stdout, new TextEncoder().encode("ready"));
-const req = await readOwnedFrame(Deno.stdin);
-if (req) await writeOwnedFrame(Deno.stdout, req.reverse());
+import { connectToPool } from "${CHANNEL}";
+import { readOwnedFrame, writeOwnedFrame } from "${FRAMES}";
+const conn = await connectToPool(Deno.args[0]);
+const req = await readOwnedFrame(conn);
+if (req) await writeOwnedFrame(conn, req.reverse());
 `;
 
-function command(source: string): () => Deno.Command {
-  return () =>
+function command(source: string): (channel: string) => Deno.Command {
+  return (channel) =>
     new Deno.Command(Deno.execPath(), {
-      args: ["eval", source],
-      stdin: "piped",
-      stdout: "piped",
+      args: ["eval", source, channel],
+      stdin: "null",
+      stdout: "null",
       stderr: "inherit",
     });
 }
@@ -52,6 +54,50 @@ Deno.test("workers that never become ready fail waiting requests instead of hang
     await assert.rejects(pool.acquire(), PoolError);
   } finally {
     await pool.close();
+  }
+});
+
+Deno.test("a ready worker that dies idle is replaced, never handed out", async () => {
+  const pool = new WorkerPool({ size: 1, command: command(ECHO) });
+  try {
+    await pool.warm();
+    const [first] = pool.pids();
+    Deno.kill(first, "SIGKILL");
+    while (pool.pids().includes(first)) await new Promise((r) => setTimeout(r, 10));
+    const w = await pool.acquire();
+    assert.notEqual(w.pid, first);
+    await w.send(Uint8Array.of(7, 8));
+    assert.deepEqual(await w.next(), Uint8Array.of(8, 7));
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("the channel hands a connection only to the process it waits for", async () => {
+  const channel = ChannelListener.open({ handshakeMs: 500 });
+  const refused = async (hello: Uint8Array | null) => {
+    const conn = await Deno.connect({ transport: "unix", path: channel.path });
+    if (hello) await writeOwnedFrame(conn, hello);
+    const got = await readOwnedFrame(conn).catch(() => null);
+    conn.close();
+    return got === null;
+  };
+  try {
+    const waiting = channel.expect(Deno.pid);
+    const other = new Uint8Array(READY.length + 4);
+    other.set(READY);
+    new DataView(other.buffer).setUint32(READY.length, Deno.pid + 1);
+    assert.ok(await refused(other), "a hello naming another process was accepted");
+    assert.ok(await refused(Uint8Array.of(1, 2, 3)), "a hello that is no hello was accepted");
+    assert.ok(await refused(null), "a silent connection was kept past the handshake time");
+    const conn = await connectToPool(channel.path);
+    const accepted = await waiting.conn;
+    await writeOwnedFrame(accepted, Uint8Array.of(42));
+    assert.deepEqual(await readOwnedFrame(conn), Uint8Array.of(42));
+    conn.close();
+    accepted.close();
+  } finally {
+    channel.close();
   }
 });
 

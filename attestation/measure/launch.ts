@@ -1,7 +1,8 @@
 /**
  * One entry point for every launch measurement this folder computes, by sev-snp-measure mode
  * name: `snp` (SEV-SNP MEASUREMENT, SHA-384), `snp:ovmf-hash` (the firmware-only prefix of it, to
- * seed later computations), `seves` and `sev` (SHA-256 launch digests). The image build, the boot
+ * seed later computations), `snp:svsm` (SEV-SNP behind a Coconut SVSM), `seves` and `sev`
+ * (SHA-256 launch digests). The image build, the boot
  * launcher and the emulated secure processor all call this, so a measurement printed ahead of time
  * and one signed at boot come from the same code.
  */
@@ -10,11 +11,12 @@ import { type Ovmf, parseOvmf } from "./ovmf.ts";
 import { sevEsLaunchDigest, sevLaunchDigest } from "./sev.ts";
 import type { SevHashes } from "./sev-hashes.ts";
 import { snpLaunchDigest, snpOvmfHash } from "./snp.ts";
+import { svsmLaunchDigest } from "./svsm.ts";
 import { vcpuSigOf, type VmmType } from "./vmsa.ts";
 
-export type Mode = "snp" | "snp:ovmf-hash" | "seves" | "sev";
+export type Mode = "snp" | "snp:ovmf-hash" | "snp:svsm" | "seves" | "sev";
 
-export const MODES: readonly Mode[] = ["snp", "snp:ovmf-hash", "seves", "sev"];
+export const MODES: readonly Mode[] = ["snp", "snp:ovmf-hash", "snp:svsm", "seves", "sev"];
 
 /** Accepts sev-snp-measure's spellings (`SEV-SNP`, `sev-es`, …), case-insensitively. */
 export function parseMode(text: string): Mode {
@@ -23,12 +25,7 @@ export function parseMode(text: string): Mode {
   if (t === "snp:ovmf-hash") return "snp:ovmf-hash";
   if (t === "seves" || t === "sev-es") return "seves";
   if (t === "sev") return "sev";
-  if (t === "snp:svsm" || t === "sev-snp:svsm") {
-    throw new MeasureError(
-      "usage",
-      "mode snp:svsm (Coconut SVSM launch) is not modelled: its VMSA and page order are unverified",
-    );
-  }
+  if (t === "snp:svsm" || t === "sev-snp:svsm") return "snp:svsm";
   throw new MeasureError("usage", `unknown mode "${text}" (modes: ${MODES.join(", ")})`);
 }
 
@@ -41,12 +38,16 @@ export interface LaunchInputs {
   vcpuType?: string;
   vcpuSig?: number;
   vmm?: VmmType;
-  /** SNP SEV_FEATURES; default 0x1 (SNP only). */
+  /** SNP SEV_FEATURES; default 0x1 (SNP only). Not used by `snp:svsm`, whose VMSA fixes it. */
   guestFeatures?: bigint;
   /** Direct boot: the kernel, initrd and cmdline digests (`sevHashesOf`), absent without kernel. */
   kernel?: SevHashes;
   /** SNP: a precomputed `snp:ovmf-hash` seed. */
   ovmfHash?: Uint8Array;
+  /** `snp:svsm`: the SVSM image (svsm.bin). */
+  svsm?: Uint8Array;
+  /** `snp:svsm`: bytes of OVMF's variable store (the length of OVMF_VARS.fd). */
+  varsSize?: number;
 }
 
 /** The launch measurement for `inputs` (48 bytes for SNP modes, 32 for SEV and SEV-ES). */
@@ -56,6 +57,12 @@ export function launchDigest(inputs: LaunchInputs): Uint8Array {
     throw new MeasureError(
       "usage",
       `an OVMF hash seed only applies to mode snp, not ${inputs.mode}`,
+    );
+  }
+  if ((inputs.svsm || inputs.varsSize !== undefined) && inputs.mode !== "snp:svsm") {
+    throw new MeasureError(
+      "usage",
+      `an SVSM image and vars size only apply to mode snp:svsm, not ${inputs.mode}`,
     );
   }
   const vcpuSig = inputs.vcpuSig ?? (inputs.vcpuType ? vcpuSigOf(inputs.vcpuType) : undefined);
@@ -73,9 +80,41 @@ export function launchDigest(inputs: LaunchInputs): Uint8Array {
         kernel: inputs.kernel,
         ovmfHash: inputs.ovmfHash,
       });
+    case "snp:svsm":
+      return svsmLaunch(inputs, ovmf, vcpus, vcpuSig);
     case "seves":
       return sevEsLaunchDigest({ ovmf, vcpus, vcpuSig, vmm: inputs.vmm, kernel: inputs.kernel });
     case "sev":
       return sevLaunchDigest(ovmf, inputs.kernel);
   }
+}
+
+function svsmLaunch(
+  inputs: LaunchInputs,
+  ovmf: Ovmf,
+  vcpus: number,
+  vcpuSig: number | undefined,
+): Uint8Array {
+  if (!inputs.svsm) {
+    throw new MeasureError("usage", "mode snp:svsm needs the SVSM image (svsm.bin)");
+  }
+  if (inputs.varsSize === undefined) {
+    throw new MeasureError(
+      "usage",
+      "mode snp:svsm needs the OVMF vars size (the length of OVMF_VARS.fd)",
+    );
+  }
+  if (inputs.kernel) {
+    throw new MeasureError(
+      "usage",
+      "mode snp:svsm measures no direct-boot kernel: the SVSM launch has no kernel hashes table",
+    );
+  }
+  if (inputs.vmm !== undefined && inputs.vmm !== "QEMU") {
+    throw new MeasureError("usage", `mode snp:svsm is a QEMU launch, not ${inputs.vmm}`);
+  }
+  if (vcpuSig === undefined) {
+    throw new MeasureError("vcpu", "a QEMU launch needs the vCPU type or signature");
+  }
+  return svsmLaunchDigest({ ovmf, svsm: inputs.svsm, varsSize: inputs.varsSize, vcpus, vcpuSig });
 }

@@ -43,7 +43,7 @@ export interface SevSection {
 export interface Ovmf {
   /** The whole image; measured as NORMAL pages from `gpa`. */
   data: Uint8Array;
-  /** Where the image starts: 4 GiB minus its size. */
+  /** Where the image starts: where it ends (4 GiB for the firmware) minus its size. */
   gpa: number;
   /** Footer table entries by canonical GUID string: the entry data without its trailer. */
   table: Map<string, Uint8Array>;
@@ -61,16 +61,22 @@ function malformed(message: string): never {
   throw new MeasureError("ovmf-malformed", message);
 }
 
-/** Parses an OVMF image's footer table and SEV metadata. */
-export function parseOvmf(data: Uint8Array): Ovmf {
+/**
+ * Parses an OVMF image's footer table and SEV metadata. The image is mapped so that it ends at
+ * `endAt` (4 GiB for the firmware; lower for a flash device QEMU maps below it, such as an SVSM).
+ */
+export function parseOvmf(data: Uint8Array, endAt: number = FOUR_GIB): Ovmf {
   if (data.length === 0 || data.length % PAGE_SIZE !== 0) {
     malformed(`OVMF image is ${data.length} bytes, not a whole number of 4 KiB pages`);
   }
-  if (data.length > FOUR_GIB) {
-    malformed(`OVMF image of ${data.length} bytes does not fit below 4 GiB`);
+  if (!Number.isSafeInteger(endAt) || endAt % PAGE_SIZE !== 0 || endAt > FOUR_GIB) {
+    malformed(`an image must end at a 4 KiB-aligned address at most 4 GiB, not ${endAt}`);
+  }
+  if (data.length > endAt) {
+    malformed(`image of ${data.length} bytes does not fit below 0x${endAt.toString(16)}`);
   }
   const table = parseFooterTable(data);
-  return { data, gpa: FOUR_GIB - data.length, table, sections: parseSevMetadata(data, table) };
+  return { data, gpa: endAt - data.length, table, sections: parseSevMetadata(data, table) };
 }
 
 function parseFooterTable(data: Uint8Array): Map<string, Uint8Array> {

@@ -15,7 +15,7 @@
  * Order: the firmware as NORMAL pages from 4 GiB − size; then the OVMF SEV metadata sections in
  * table order (SEC_MEM → ZERO, or UNMEASURED on GCE; SECRETS; CPUID, moved after all sections on
  * EC2; SVSM_CAA → ZERO; KERNEL_HASHES → one NORMAL page with the SEV hashes table, or ZERO pages
- * without a kernel); then one VMSA page per vCPU. Limits: SVSM launches are not modelled.
+ * without a kernel); then one VMSA page per vCPU. Launches behind a Coconut SVSM: `svsm.ts`.
  */
 import { createHash } from "node:crypto";
 import { MeasureError } from "./errors.ts";
@@ -117,11 +117,16 @@ export interface SnpLaunch {
   ovmfHash?: Uint8Array;
 }
 
-function metadataSection(
+/**
+ * Launches one SEV metadata section of `image` (the firmware, or an SVSM image with the same
+ * footer-table metadata); `kernel` fills a KERNEL_HASHES section, which is ZERO pages without it.
+ */
+export function metadataSection(
   gctx: LaunchDigest,
   s: SevSection,
-  o: SnpLaunch,
+  image: Ovmf,
   vmm: VmmType,
+  kernel?: SevHashes,
 ): void {
   switch (s.type) {
     case SectionType.SNP_SEC_MEM:
@@ -137,15 +142,15 @@ function metadataSection(
       gctx.emptyPages(PageType.ZERO, s.gpa, s.size);
       break;
     case SectionType.SNP_KERNEL_HASHES:
-      if (o.kernel) {
+      if (kernel) {
         if (s.size !== PAGE_SIZE) {
           throw new MeasureError(
             "ovmf-malformed",
             `SNP_KERNEL_HASHES section at 0x${s.gpa.toString(16)} is ${s.size} bytes, want 4096`,
           );
         }
-        const tableGpa = tableU32(o.ovmf, GUIDS.sevHashTableRv, "SEV_HASH_TABLE_RV");
-        gctx.normalPages(s.gpa, sevHashesPage(o.kernel, tableGpa & 0xfff));
+        const tableGpa = tableU32(image, GUIDS.sevHashTableRv, "SEV_HASH_TABLE_RV");
+        gctx.normalPages(s.gpa, sevHashesPage(kernel, tableGpa & 0xfff));
       } else gctx.emptyPages(PageType.ZERO, s.gpa, s.size);
       break;
     default:
@@ -172,7 +177,7 @@ export function snpLaunchDigest(o: SnpLaunch): Uint8Array {
   }
   const gctx = new LaunchDigest(o.ovmfHash);
   if (!o.ovmfHash) gctx.normalPages(o.ovmf.gpa, o.ovmf.data);
-  for (const s of sections) metadataSection(gctx, s, o, vmm);
+  for (const s of sections) metadataSection(gctx, s, o.ovmf, vmm, o.kernel);
   if (vmm === "ec2") {
     for (const s of sections) {
       if (s.type === SectionType.CPUID) gctx.emptyPages(PageType.CPUID, s.gpa, PAGE_SIZE);

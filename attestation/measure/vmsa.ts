@@ -11,7 +11,9 @@
  * - QEMU also sets MXCSR 0x1f80 and the x87 control word 0x37f; EC2 uses other segment attributes;
  *   GCE a different PAT;
  * - SEV_FEATURES is the guest-features argument for SNP (0x1 SNP, 0x21 SNP + DebugSwap), 0 for
- *   SEV-ES.
+ *   SEV-ES;
+ * - under a Coconut SVSM every vCPU starts in the SVSM instead, in 32-bit protected mode
+ *   (`svsmVmsaPage`).
  */
 import { MeasureError } from "./errors.ts";
 import { PAGE_SIZE } from "./ovmf.ts";
@@ -81,46 +83,102 @@ const EFER = 0xd0, CR4 = 0x148, CR0 = 0x158, DR7 = 0x160, DR6 = 0x168, RFLAGS = 
 const RIP = 0x178, G_PAT = 0x268, RDX = 0x310, SEV_FEATURES = 0x3b0, XCR0 = 0x3e8;
 const MXCSR = 0x408, X87_FCW = 0x410;
 
+/** Field writers over one zeroed 4 KiB save area. */
+class SaveArea {
+  readonly page = new Uint8Array(PAGE_SIZE);
+  #v = new DataView(this.page.buffer);
+
+  /** vmcb_seg: u16 selector, u16 attrib, u32 limit, u64 base. */
+  seg(at: number, selector: number, attrib: number, limit: number, base: number): void {
+    this.#v.setUint16(at, selector, true);
+    this.#v.setUint16(at + 2, attrib, true);
+    this.#v.setUint32(at + 4, limit, true);
+    this.#v.setBigUint64(at + 8, BigInt(base), true);
+  }
+
+  q(at: number, value: bigint | number): void {
+    this.#v.setBigUint64(at, BigInt(value), true);
+  }
+
+  /** The registers every launch here starts with: KVM's reset values, as the VMSA holds them. */
+  resetState(): void {
+    this.seg(GDTR, 0, 0, 0xffff, 0);
+    this.seg(LDTR, 0, 0x82, 0xffff, 0);
+    this.seg(IDTR, 0, 0, 0xffff, 0);
+    this.q(EFER, 0x1000); // SVME
+    this.q(CR4, 0x40); // MCE
+    this.q(DR7, 0x400);
+    this.q(DR6, 0xffff0ff0);
+    this.q(RFLAGS, 0x2);
+    this.q(XCR0, 0x1);
+  }
+
+  mxcsr(value: number): void {
+    this.#v.setUint32(MXCSR, value, true);
+  }
+
+  x87Fcw(value: number): void {
+    this.#v.setUint16(X87_FCW, value, true);
+  }
+}
+
+const QEMU_PAT = 0x0007040600070406n;
+
 /** One VMSA page for a vCPU starting at `eip`. */
 export function vmsaPage(o: VmsaOptions): Uint8Array {
-  const page = new Uint8Array(PAGE_SIZE);
-  const v = new DataView(page.buffer);
-  // vmcb_seg: u16 selector, u16 attrib, u32 limit, u64 base
-  const seg = (at: number, selector: number, attrib: number, base: number) => {
-    v.setUint16(at, selector, true);
-    v.setUint16(at + 2, attrib, true);
-    v.setUint32(at + 4, 0xffff, true);
-    v.setBigUint64(at + 8, BigInt(base), true);
-  };
-  const q = (at: number, value: bigint | number) => v.setBigUint64(at, BigInt(value), true);
+  const a = new SaveArea();
   const ec2 = o.vmm === "ec2";
   const csAttrib = ec2 && o.eip === BSP_EIP ? 0x9a : 0x9b;
-  seg(SEG.es, 0, 0x93, 0);
-  seg(SEG.cs, 0xf000, csAttrib, (o.eip & 0xffff0000) >>> 0);
-  seg(SEG.ss, 0, ec2 ? 0x92 : 0x93, 0);
-  seg(SEG.ds, 0, 0x93, 0);
-  seg(SEG.fs, 0, 0x93, 0);
-  seg(SEG.gs, 0, 0x93, 0);
-  seg(GDTR, 0, 0, 0);
-  seg(LDTR, 0, 0x82, 0);
-  seg(IDTR, 0, 0, 0);
-  seg(TR, 0, ec2 ? 0x83 : 0x8b, 0);
-  q(EFER, 0x1000); // SVME
-  q(CR4, 0x40); // MCE
-  q(CR0, 0x10); // ET
-  q(DR7, 0x400);
-  q(DR6, 0xffff0ff0);
-  q(RFLAGS, 0x2);
-  q(RIP, o.eip & 0xffff);
-  q(G_PAT, o.vmm === "gce" ? 0x00070106n : 0x0007040600070406n);
-  q(RDX, o.vmm === "QEMU" ? o.vcpuSig >>> 0 : 0x600);
-  q(SEV_FEATURES, o.sevFeatures);
-  q(XCR0, 0x1);
+  a.seg(SEG.es, 0, 0x93, 0xffff, 0);
+  a.seg(SEG.cs, 0xf000, csAttrib, 0xffff, (o.eip & 0xffff0000) >>> 0);
+  a.seg(SEG.ss, 0, ec2 ? 0x92 : 0x93, 0xffff, 0);
+  a.seg(SEG.ds, 0, 0x93, 0xffff, 0);
+  a.seg(SEG.fs, 0, 0x93, 0xffff, 0);
+  a.seg(SEG.gs, 0, 0x93, 0xffff, 0);
+  a.seg(TR, 0, ec2 ? 0x83 : 0x8b, 0xffff, 0);
+  a.resetState();
+  a.q(CR0, 0x10); // ET
+  a.q(RIP, o.eip & 0xffff);
+  a.q(G_PAT, o.vmm === "gce" ? 0x00070106n : QEMU_PAT);
+  a.q(RDX, o.vmm === "QEMU" ? o.vcpuSig >>> 0 : 0x600);
+  a.q(SEV_FEATURES, o.sevFeatures);
   if (o.vmm === "QEMU") {
-    v.setUint32(MXCSR, 0x1f80, true);
-    v.setUint16(X87_FCW, 0x37f, true);
+    a.mxcsr(0x1f80);
+    a.x87Fcw(0x37f);
   }
-  return page;
+  return a.page;
+}
+
+/**
+ * The VMSA page of a vCPU that QEMU starts in a Coconut SVSM (sev-snp-measure `--mode snp:svsm`):
+ * 32-bit protected mode with paging off (CR0 = PE | ET) at `entry`, the SVSM image's first byte,
+ * with a flat code segment (selector 0x08, attrib 0xc9b: present, 32-bit, 4 KiB granular) and
+ * flat data segments (0x10, 0xc93) in ES, SS, DS and FS. GS keeps its real-mode reset value, the
+ * x87 control word is 0 while MXCSR holds its 0x1f80 default, and SEV_FEATURES is SNP-active
+ * only, whatever the guest features: that is the page sev-snp-measure builds and the hardware
+ * measured (its SHA-384 is the shared vectors' `snp:svsm/dump_vmsa` value). RDX holds the vCPU
+ * signature, as at reset; the VMSA's VMPL field is 0, since the SVSM runs at VMPL0.
+ */
+export function svsmVmsaPage(entry: number, vcpuSig: number): Uint8Array {
+  const a = new SaveArea();
+  for (const at of [SEG.es, SEG.ss, SEG.ds, SEG.fs]) a.seg(at, 0x10, 0xc93, 0xffffffff, 0);
+  a.seg(SEG.cs, 0x08, 0xc9b, 0xffffffff, 0);
+  a.seg(SEG.gs, 0, 0x93, 0xffff, 0);
+  a.seg(TR, 0, 0x8b, 0xffff, 0);
+  a.resetState();
+  a.q(CR0, 0x11); // PE | ET
+  a.q(RIP, entry);
+  a.q(G_PAT, QEMU_PAT);
+  a.q(RDX, vcpuSig >>> 0);
+  a.q(SEV_FEATURES, 1n); // SNP active
+  a.mxcsr(0x1f80);
+  return a.page;
+}
+
+function checkVcpus(vcpus: number): void {
+  if (!Number.isInteger(vcpus) || vcpus < 1) {
+    throw new MeasureError("vcpu", `vCPU count must be a positive integer, got ${vcpus}`);
+  }
 }
 
 /** The VMSA pages of `vcpus` vCPUs: the BSP first, then the APs at `apEip`. */
@@ -129,10 +187,15 @@ export function vmsaPages(
   apEip: number,
   base: Omit<VmsaOptions, "eip">,
 ): Uint8Array[] {
-  if (!Number.isInteger(vcpus) || vcpus < 1) {
-    throw new MeasureError("vcpu", `vCPU count must be a positive integer, got ${vcpus}`);
-  }
+  checkVcpus(vcpus);
   const bsp = vmsaPage({ ...base, eip: BSP_EIP });
   const ap = vcpus > 1 ? vmsaPage({ ...base, eip: apEip }) : bsp;
   return Array.from({ length: vcpus }, (_, i) => (i === 0 ? bsp : ap));
+}
+
+/** The VMSA pages of `vcpus` vCPUs that all start in an SVSM at `entry`. */
+export function svsmVmsaPages(vcpus: number, entry: number, vcpuSig: number): Uint8Array[] {
+  checkVcpus(vcpus);
+  const page = svsmVmsaPage(entry, vcpuSig);
+  return Array.from({ length: vcpus }, () => page);
 }

@@ -1,7 +1,8 @@
 /**
  * `deno task conformance measure <folder>`: every case of `cases.json` (virtee/sev-snp-measure's
- * own test vectors) and, when present beside it, `derived_cases.json`, through `launchDigest`; the
- * `dump_vmsa` cases also compare each VMSA page; `aux.json`'s CPU-signature vectors run too.
+ * own test vectors, `snp:svsm` included) and, when present beside it, `derived_cases.json`, through
+ * `launchDigest`; the `dump_vmsa` cases also compare each VMSA page; `aux.json`'s CPU-signature
+ * and mode-name vectors run too.
  * Should-fail cases must fail with the error family upstream raises.
  */
 import { type CaseResult, check, readJson, type Suite } from "./harness.ts";
@@ -11,6 +12,7 @@ import { launchDigest, parseMode } from "../../attestation/measure/launch.ts";
 import { parseOvmf, sevEsResetEip } from "../../attestation/measure/ovmf.ts";
 import { sevHashesOf, sha256 } from "../../attestation/measure/sev-hashes.ts";
 import { sha384 } from "../../attestation/measure/snp.ts";
+import { svsmLaunchVmsaPages } from "../../attestation/measure/svsm.ts";
 import {
   cpuSig,
   VCPU_SIGS,
@@ -38,6 +40,10 @@ interface Case {
   append: string | null;
   guest_features: string | null;
   ovmf_hash: string | null;
+  /** snp:svsm: the SVSM image file and OVMF's variable-store size. */
+  svsm?: string;
+  ovmf_vars_size?: number;
+  fixture_sha256?: Record<string, string>;
   expected: string | null;
   expected_error?: { type: string; message: string };
   dump_vmsa?: { files_exist: string[]; files_absent: string[]; vmsa_sha384: string[] };
@@ -68,8 +74,19 @@ function vmm(type: string | null): VmmType | undefined {
   throw new Error(`unknown vmm_type "${type}"`);
 }
 
+/** A fixture file, checked against the SHA-256 the case records for it. */
+function fixture(folder: string, c: Case, file: string): Uint8Array {
+  const bytes = Deno.readFileSync(`${folder}/${file}`);
+  const want = c.fixture_sha256?.[file];
+  if (want && toHex(sha256(bytes)) !== want) {
+    throw new Error(`${file} does not have the SHA-256 the case states`);
+  }
+  return bytes;
+}
+
 function runCase(folder: string, c: Case): string | undefined {
-  const ovmf = parseOvmf(Deno.readFileSync(`${folder}/${c.ovmf}`));
+  const ovmf = parseOvmf(fixture(folder, c, c.ovmf));
+  const svsm = c.svsm ? fixture(folder, c, c.svsm) : undefined;
   const kernel = blob(folder, c.kernel);
   // The signature comes from our vCPU table where the case names a type, so the table is tested.
   const vcpuSig = c.vcpu_type ? vcpuSigOf(c.vcpu_type) : undefined;
@@ -85,6 +102,8 @@ function runCase(folder: string, c: Case): string | undefined {
     guestFeatures: c.guest_features === null ? undefined : BigInt(c.guest_features),
     kernel: kernel && sevHashesOf(kernel, blob(folder, c.initrd), c.append ?? undefined),
     ovmfHash: c.ovmf_hash ? fromHex(c.ovmf_hash) : undefined,
+    svsm,
+    varsSize: c.ovmf_vars_size,
   };
   if (c.expected_error) {
     const want = UPSTREAM_ERRORS[c.expected_error.message];
@@ -101,11 +120,19 @@ function runCase(folder: string, c: Case): string | undefined {
   if (got !== c.expected) return `digest ${got}, want ${c.expected}`;
   if (c.dump_vmsa) {
     const mode = parseMode(c.mode);
-    const pages = vmsaPages(c.vcpus ?? 1, sevEsResetEip(ovmf), {
-      sevFeatures: mode === "seves" ? 0n : BigInt(c.guest_features ?? 1),
-      vcpuSig: vcpuSig ?? 0,
-      vmm: vmm(c.vmm_type) ?? "QEMU",
-    });
+    const pages = mode === "snp:svsm"
+      ? svsmLaunchVmsaPages({
+        ovmf,
+        svsm: svsm!,
+        varsSize: c.ovmf_vars_size!,
+        vcpus: c.vcpus ?? 1,
+        vcpuSig: vcpuSig ?? 0,
+      })
+      : vmsaPages(c.vcpus ?? 1, sevEsResetEip(ovmf), {
+        sevFeatures: mode === "seves" ? 0n : BigInt(c.guest_features ?? 1),
+        vcpuSig: vcpuSig ?? 0,
+        vmm: vmm(c.vmm_type) ?? "QEMU",
+      });
     const hashes = pages.map((p) => toHex(sha384(p)));
     const want = c.dump_vmsa.vmsa_sha384;
     if (hashes.length !== c.dump_vmsa.files_exist.length) {
@@ -121,6 +148,7 @@ interface Aux {
     cases: { family: number; model: number; stepping: number; expected: string }[];
     vcpu_type_table: Record<string, string>;
   };
+  mode_strings?: { accepted: Record<string, string[]>; rejected: string[] };
 }
 
 function* auxCases(folder: string): Iterable<CaseResult> {
@@ -138,6 +166,24 @@ function* auxCases(folder: string): Iterable<CaseResult> {
       return `table differs for ${bad.join(", ") || "the set of names"}`;
     }
   });
+  const modes = aux.mode_strings;
+  if (modes) {
+    yield check("aux/mode_strings", () => {
+      for (const [mode, texts] of Object.entries(modes.accepted)) {
+        for (const text of texts) {
+          const got = parseMode(text);
+          if (got !== mode) return `"${text}" parses as ${got}, want ${mode}`;
+        }
+      }
+      for (const text of modes.rejected) {
+        try {
+          return `"${text}" parses as ${parseMode(text)}, want a usage error`;
+        } catch (e) {
+          if (!(e instanceof MeasureError && e.code === "usage")) throw e;
+        }
+      }
+    });
+  }
 }
 
 function* cases(folder: string, file: string): Iterable<CaseResult> {

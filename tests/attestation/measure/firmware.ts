@@ -1,4 +1,7 @@
-/** Builds small OVMF-like images with a GUIDed footer table, for the measurement tests. */
+/** Helpers for the measurement tests: small OVMF-like images with a GUIDed footer table, and
+ * the error code a measurement call fails with. */
+import assert from "node:assert/strict";
+import { MeasureError } from "../../../attestation/measure/errors.ts";
 import { guidBytes } from "../../../attestation/measure/guid.ts";
 
 const FOOTER = "96b582de-1fb2-45f7-baea-a366c55a082d";
@@ -33,4 +36,15 @@ export function u32(n: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, n, true);
   return b;
+}
+
+/** The `MeasureError` code `fn` throws, or "accepted" when it returns. */
+export function errorCode(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof MeasureError, String(e));
+    return e.code;
+  }
+  return "accepted";
 }

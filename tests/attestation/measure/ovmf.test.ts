@@ -1,20 +1,9 @@
 import assert from "node:assert/strict";
 import { GUIDS, parseOvmf, sevEsResetEip } from "../../../attestation/measure/ovmf.ts";
 import { guidBytes, guidString } from "../../../attestation/measure/guid.ts";
-import { MeasureError } from "../../../attestation/measure/errors.ts";
 import { launchDigest } from "../../../attestation/measure/launch.ts";
 import { sevHashesOf } from "../../../attestation/measure/sev-hashes.ts";
-import { firmwareImage, u32 } from "./firmware.ts";
-
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof MeasureError, String(e));
-    return e.code;
-  }
-  return "accepted";
-};
+import { errorCode, firmwareImage, u32 } from "./firmware.ts";
 
 Deno.test("guid: canonical string <-> mixed-endian bytes", () => {
   const g = "96b582de-1fb2-45f7-baea-a366c55a082d";
@@ -27,8 +16,8 @@ Deno.test("parseOvmf: an image without a footer table has no entries; sizes must
   const plain = parseOvmf(new Uint8Array(8192));
   assert.equal(plain.table.size, 0);
   assert.equal(plain.gpa, 0x1_0000_0000 - 8192);
-  assert.equal(code(() => parseOvmf(new Uint8Array(5000))), "ovmf-malformed");
-  assert.equal(code(() => sevEsResetEip(plain)), "ovmf-missing-entry");
+  assert.equal(errorCode(() => parseOvmf(new Uint8Array(5000))), "ovmf-malformed");
+  assert.equal(errorCode(() => sevEsResetEip(plain)), "ovmf-missing-entry");
 });
 
 Deno.test("parseOvmf: SEV metadata with a bad signature or version is refused with its offset", () => {
@@ -49,7 +38,7 @@ Deno.test("parseOvmf: SEV metadata with a bad signature or version is refused wi
   assert.throws(() => parseOvmf(image(badSig)), /offset 3584 has signature "BSEV"/);
   const badVersion = meta.slice();
   badVersion[8] = 2;
-  assert.equal(code(() => parseOvmf(image(badVersion))), "ovmf-malformed");
+  assert.equal(errorCode(() => parseOvmf(image(badVersion))), "ovmf-malformed");
 });
 
 Deno.test("launchDigest: a changed initrd or cmdline changes the SNP measurement", () => {
@@ -75,7 +64,7 @@ Deno.test("launchDigest: a changed initrd or cmdline changes the SNP measurement
   assert.notEqual(digest(new Uint8Array(10), "console=ttyS0 "), base);
   assert.equal(digest(new Uint8Array(10), "console=ttyS0"), base);
   assert.equal(
-    code(() =>
+    errorCode(() =>
       launchDigest({ mode: "snp", ovmf, kernel: sevHashesOf(kernel, undefined, undefined) })
     ),
     "vcpu",

@@ -22,7 +22,7 @@ const RUNS: [string, string][] = [
   ["wycheproof", "protocols/wycheproof/hkdf_sha256_test.json"],
   ["wycheproof", "protocols/wycheproof/hkdf_sha384_test.json"],
   ["tdx", "attestation"],
-  ["measure", "measurement/derived_cases.json"],
+  ["measure", "measurement"],
 ];
 
 for (const [suite, path] of RUNS) {

@@ -6,8 +6,8 @@
  * Inputs are pinned in `inputs.json` by version and SHA-256: Debian bookworm packages (fetched
  * with `apt-get download` into `.cache/enclave-image/debs/`), the Deno binary and onnxruntime's
  * CPU library from node_modules, and the firmware the measurement is computed for. The runtime
- * and the evidence broker are bundled with `deno bundle` (README.md says why). Same inputs, same
- * bytes: no timestamp, path or host-specific value reaches an output.
+ * ships as its module graph, file for file, and the evidence broker `deno bundle`d (README.md
+ * says why). Same inputs, same bytes: no timestamp, path or host-specific value reaches an output.
  *
  *   deno task image [--out DIR] [--ovmf FILE] [--kernel FILE.deb --kernel-sha256 HEX]
  *                   [--tdvf FILE] [--model DIR] [--issuer-key FILE] [--vcpus N] [--vcpu-type NAME] [--guest-features HEX]
@@ -322,7 +322,7 @@ export interface Manifest {
   cmdline: string;
   kernel: { release: string; modules: string[] };
   /** The runtime's entry points, how many source files its graph has, and their listing's digest. */
-  runtime: { entries: string[]; files: number; packages: string[]; graph_sha256: string } | null;
+  runtime: { entries: string[]; files: number; packages: string[]; graph_sha256: string };
   guest: { port: number; evidence_port: string };
   measurements: {
     snp: {
@@ -464,32 +464,27 @@ export async function build(o: BuildOptions): Promise<Manifest> {
   } finally {
     Deno.removeSync(work, { recursive: true });
   }
-  let runtime: Manifest["runtime"] = null;
-  if (exists(`${ROOT}/runtime/main.ts`)) {
-    const graph = await runtimeGraph();
-    for (const rel of graph.files) tree.file(`app/${rel}`, Deno.readFileSync(`${ROOT}/${rel}`));
-    for (const pkg of graph.packages) {
-      if (pkg === "onnxruntime-node" || pkg === "onnxruntime-common") continue; // addOrtJs
-      for (const rel of walk(`${ROOT}/node_modules/${pkg}`).sort()) {
-        if (!SKIP_IN_PACKAGES.test(rel)) {
-          tree.file(
-            `app/node_modules/${pkg}/${rel}`,
-            Deno.readFileSync(`${ROOT}/node_modules/${pkg}/${rel}`),
-          );
-        }
+  const graph = await runtimeGraph();
+  for (const rel of graph.files) tree.file(`app/${rel}`, Deno.readFileSync(`${ROOT}/${rel}`));
+  for (const pkg of graph.packages) {
+    if (pkg === "onnxruntime-node" || pkg === "onnxruntime-common") continue; // addOrtJs
+    for (const rel of walk(`${ROOT}/node_modules/${pkg}`).sort()) {
+      if (!SKIP_IN_PACKAGES.test(rel)) {
+        tree.file(
+          `app/node_modules/${pkg}/${rel}`,
+          Deno.readFileSync(`${ROOT}/node_modules/${pkg}/${rel}`),
+        );
       }
     }
-    runtime = {
-      entries: graph.entries,
-      files: graph.files.length,
-      packages: graph.packages,
-      graph_sha256: sha256hex(utf8(
-        graph.files.map((f) => `${sha256hex(Deno.readFileSync(`${ROOT}/${f}`))}  ${f}\n`).join(""),
-      )),
-    };
-  } else {
-    o.log("runtime/main.ts does not exist yet: the image boots to the broker and halts");
   }
+  const runtime: Manifest["runtime"] = {
+    entries: graph.entries,
+    files: graph.files.length,
+    packages: graph.packages,
+    graph_sha256: sha256hex(utf8(
+      graph.files.map((f) => `${sha256hex(Deno.readFileSync(`${ROOT}/${f}`))}  ${f}\n`).join(""),
+    )),
+  };
   if (o.issuerKey) {
     const key = readFile(o.issuerKey, "issuer key");
     tree.file("app/issuer-key", key);
@@ -501,7 +496,7 @@ export async function build(o: BuildOptions): Promise<Manifest> {
   }
   if (o.model) {
     for (const rel of walk(o.model).sort()) {
-      tree.file(`app/model/${rel}`, readFile(`${o.model}/${rel}`, "model file"));
+      tree.file(`app/seq2seq/${rel}`, readFile(`${o.model}/${rel}`, "model file"));
     }
     records.push({
       name: "model",
@@ -649,7 +644,42 @@ async function runtimeGraph(): Promise<{ entries: string[]; files: string[]; pac
     }
   }
   files.add("deno.json");
-  return { entries, files: [...files].sort(), packages: [...packages].sort() };
+  return { entries, files: [...files].sort(), packages: npmClosure(packages) };
+}
+
+/**
+ * The npm packages `direct` need at run time: `deno info` stops at a package's entry module
+ * (it does not follow what a package imports), so each package's `dependencies` and installed
+ * `optionalDependencies` are added, resolved from the top of node_modules (npm hoists; a package
+ * that keeps a nested `node_modules/` ships it inside its own folder). onnxruntime-node's own
+ * dependencies serve its install script only, and `addOrtJs` ships its JavaScript.
+ */
+export function npmClosure(direct: Iterable<string>, modules = `${ROOT}/node_modules`): string[] {
+  const seen = new Set<string>();
+  const visit = (pkg: string, from: string) => {
+    if (seen.has(pkg)) return;
+    let manifest: Record<string, Record<string, string> | undefined>;
+    try {
+      manifest = JSON.parse(Deno.readTextFileSync(`${modules}/${pkg}/package.json`));
+    } catch {
+      throw new BuildError(
+        "bad-graph",
+        `${from} needs the npm package ${pkg}, which node_modules lacks (run npm ci)`,
+      );
+    }
+    seen.add(pkg);
+    if (pkg === "onnxruntime-node" || pkg === "onnxruntime-common") return;
+    for (const dep of Object.keys(manifest.dependencies ?? {})) {
+      if (!exists(`${modules}/${pkg}/node_modules/${dep}`)) visit(dep, pkg);
+    }
+    for (const dep of Object.keys(manifest.optionalDependencies ?? {})) {
+      if (!exists(`${modules}/${pkg}/node_modules/${dep}`) && exists(`${modules}/${dep}`)) {
+        visit(dep, pkg);
+      }
+    }
+  };
+  for (const pkg of direct) visit(pkg, "the runtime");
+  return [...seen].sort();
 }
 
 /** package.json for /app: the checkout's dependencies (bare specifiers resolve through it). */
@@ -667,10 +697,8 @@ function addOrtJs(tree: Tree): void {
     const base = `${ROOT}/node_modules/${pkg}`;
     tree.file(`app/node_modules/${pkg}/package.json`, Deno.readFileSync(`${base}/package.json`));
     for (const rel of walk(`${base}/dist`).sort()) {
-      if (
-        rel.endsWith(".js") || rel.endsWith(".mjs") || rel.endsWith(".cjs") ||
-        rel === "package.json"
-      ) {
+      // dist/cjs/package.json and dist/esm/package.json say each folder's module type
+      if (/(\.[cm]?js|(^|\/)package\.json)$/.test(rel)) {
         tree.file(`app/node_modules/${pkg}/dist/${rel}`, Deno.readFileSync(`${base}/dist/${rel}`));
       }
     }
@@ -786,12 +814,8 @@ if (import.meta.main) {
     console.log(`initrd      ${m.outputs.initrd.sha256}  ${mb(m.outputs.initrd.bytes)}`);
     console.log(`cmdline     ${m.cmdline}`);
     console.log(
-      `runtime     ${
-        m.runtime
-          ? `${m.runtime.files} source files from ${m.runtime.entries.join(", ")}; listing ` +
-            m.runtime.graph_sha256
-          : "absent (runtime/main.ts not built yet)"
-      }`,
+      `runtime     ${m.runtime.files} source files from ${m.runtime.entries.join(", ")}; ` +
+        `npm ${m.runtime.packages.join(", ")}; listing ${m.runtime.graph_sha256}`,
     );
     console.log(
       `SEV-SNP     ${snp.measurement}\n            (${snp.vcpus} × ${snp.vcpu_type}, features ` +

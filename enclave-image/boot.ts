@@ -9,19 +9,39 @@
  * removes their sockets, leaving no process behind.
  *
  *   deno task boot [--image DIR] [--build] [--port N] [--memory SIZE] [--log FILE]
- *                  [--timeout SECONDS] [--platform tcg|snp|tdx] [--ovmf FILE] [--print-command]
+ *                  [--timeout SECONDS] [--emulated-state DIR]
+ *                  [--platform tcg|snp|tdx] [--ovmf FILE] [--print-command]
+ *
+ * `--emulated-state DIR`: the emulated secure processor's keys (default `$CLOISTER_EMULATED_SP`
+ * or `.cache/emulated-sp`, where `deno task verify --trust-emulated` and `deno task client …
+ * --trust-emulated` look too).
  *
  * `startVm` is the same launch as a library call (tests and benchmarks use it).
  */
 import { build, type Manifest, sha256hex } from "./build.ts";
 import { QEMU, qemuArgs, QemuConfigError, shellCommand, type VmConfig } from "./qemu.ts";
+import { defaultEmulatedState } from "../attestation/emulated.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = `${ROOT}/node_modules/.bin/deno`;
 /** Where the runtime answers once it is ready (RFC 9540 gateway key configuration). */
 export const READY_PATH = "/.well-known/ohttp-gateway";
-/** Where the emulated secure processor keeps its keys between boots (never committed). */
-export const DEFAULT_SP_STATE = `${ROOT}/.cache/enclave-image/emulated-sp`;
+/**
+ * Where the emulated secure processor keeps its keys between boots (never committed): the same
+ * folder the runtime's in-process emulator and every verifier's plain `--trust-emulated` use
+ * (`$CLOISTER_EMULATED_SP`, else `.cache/emulated-sp`), so one emulated root serves a checkout.
+ */
+export const DEFAULT_SP_STATE = defaultEmulatedState();
+
+/**
+ * Guest memory when none is asked for: 1G holds the runtime, its warm workers and their
+ * replacements with the default (extractive) model, and boots faster under TCG than more
+ * (init_on_free=1 has the kernel clear every page at boot); an image with a seq2seq model
+ * (`deno task image --model`) gets 2G for the model process.
+ */
+export function defaultMemory(manifest: Manifest): string {
+  return manifest.inputs.some((i) => i.name === "model") ? "2G" : "1G";
+}
 
 export class BootError extends Error {
   constructor(readonly code: string, message: string) {
@@ -35,7 +55,8 @@ export interface VmOptions {
   image: string;
   /** Host port on 127.0.0.1 (0: a free one). */
   port: number;
-  memory: string;
+  /** Guest memory, QEMU syntax (default `defaultMemory(manifest)`). */
+  memory?: string;
   /** Guest console log file. */
   log: string;
   /** Firmware the emulated SP measures the launch with (default: the manifest's). */
@@ -159,14 +180,17 @@ export async function startVm(o: VmOptions): Promise<Vm> {
       `the emulated secure processor did not start: ${(e as Error).message}`,
     );
   }
-  progress(`emulated secure processor ready, launch measurement ${measurement}`);
+  progress(
+    `emulated secure processor ready (state ${spState}: verify with --trust-emulated=${spState}), ` +
+      `launch measurement ${measurement}`,
+  );
 
   const config: VmConfig = {
     platform: "tcg",
     vmlinuz: `${o.image}/vmlinuz`,
     initrd: `${o.image}/initrd`,
     cmdline: Deno.readTextFileSync(`${o.image}/cmdline`),
-    memory: o.memory,
+    memory: o.memory ?? defaultMemory(manifest),
     vcpus: snp.vcpus,
     hostPort: port,
     guestPort: manifest.guest.port,
@@ -181,12 +205,11 @@ export async function startVm(o: VmOptions): Promise<Vm> {
   }).spawn();
   const startedAt = performance.now();
   const exited = qemu.status.then((s) => s.code);
-  progress(`QEMU (TCG) started, pid ${qemu.pid}; guest console → ${o.log}`);
+  progress(`QEMU (TCG, ${config.memory}) started, pid ${qemu.pid}; guest console → ${o.log}`);
 
   const log = Deno.openSync(o.log, { write: true, create: true, truncate: true });
   const lines: string[] = [];
   const waiters = new Set<{ pattern: RegExp; resolve: (l: string) => void }>();
-  let stopped = false;
   const consumed = (async () => {
     let rest = "";
     for await (const chunk of qemu.stdout.pipeThrough(new TextDecoderStream())) {
@@ -221,21 +244,27 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     [...errors.join("").trim().split("\n").filter(Boolean), ...lines].slice(-n);
   const stoppedEarly = exited.then(async (code) => {
     await consumed.catch(() => {});
+    // What the guest's programs said last, not the panic's register dump that follows them.
+    const said = lines.filter((l) => !/^\s*\[\s*\d+\.\d+\]/.test(l) || /Kernel panic/.test(l));
     return new BootError(
       "guest-stopped",
-      `QEMU exited (status ${code}) before that; last console lines:\n  ${tail(12).join("\n  ")}`,
+      `QEMU exited (status ${code}) before that; last console lines:\n  ${
+        [...errors.join("").trim().split("\n").filter(Boolean), ...said].slice(-12).join("\n  ")
+      }`,
     );
   });
 
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await terminate(qemu, exited);
-    await consumed.catch(() => {});
-    await terminate(sp, spStatus);
-    log.close();
-    Deno.removeSync(dir, { recursive: true });
-  };
+  // One shutdown, however many callers (a signal and the main path both stop): each waits for
+  // the same one to finish, so nobody exits while the secure processor is still running.
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    stopping ??= (async () => {
+      await terminate(qemu, exited);
+      await consumed.catch(() => {});
+      await terminate(sp, spStatus);
+      log.close();
+      Deno.removeSync(dir, { recursive: true });
+    })();
 
   const waitForConsole = (pattern: RegExp, timeoutMs: number) => {
     const seen = lines.find((l) => pattern.test(l));
@@ -287,9 +316,10 @@ interface CliOptions {
   image: string;
   build: boolean;
   port: number;
-  memory: string;
+  memory?: string;
   log: string;
   timeout: number;
+  spState: string;
   platform: "tcg" | "snp" | "tdx";
   ovmf?: string;
   printCommand: boolean;
@@ -300,9 +330,9 @@ function parseArgs(args: string[]): CliOptions {
     image: `${ROOT}/enclave-image/out`,
     build: false,
     port: 18080,
-    memory: "2G",
     log: `${ROOT}/enclave-image/out/console.log`,
-    timeout: 120,
+    timeout: 300,
+    spState: DEFAULT_SP_STATE,
     platform: "tcg",
     printCommand: false,
   };
@@ -340,6 +370,9 @@ function parseArgs(args: string[]): CliOptions {
       case "--timeout":
         o.timeout = Number(value());
         if (!(o.timeout > 0)) throw new BootError("usage", "--timeout must be a positive number");
+        break;
+      case "--emulated-state":
+        o.spState = value();
         break;
       case "--platform": {
         const p = value();
@@ -395,7 +428,7 @@ async function main(args: string[]): Promise<number> {
       vmlinuz: `${o.image}/vmlinuz`,
       initrd: `${o.image}/initrd`,
       cmdline: manifest.cmdline,
-      memory: o.memory,
+      memory: o.memory ?? defaultMemory(manifest),
       vcpus: manifest.measurements.snp.vcpus,
       hostPort: o.port,
       guestPort: manifest.guest.port,
@@ -421,12 +454,13 @@ async function main(args: string[]): Promise<number> {
         `${o.platform.toUpperCase()} host are needed); use --print-command for the ${o.platform} command`,
     );
   }
-  say(`booting ${o.image} under TCG (${o.memory})`);
+  say(`booting ${o.image} under TCG`);
   const vm = await startVm({
     image: o.image,
     port: o.port,
     memory: o.memory,
     log: o.log,
+    spState: o.spState,
     progress: say,
   });
   let interrupted = false;
@@ -434,7 +468,7 @@ async function main(args: string[]): Promise<number> {
     if (interrupted) return;
     interrupted = true;
     say("stopping (signal)");
-    vm.stop().then(() => Deno.exit(130));
+    vm.stop(); // QEMU's exit then ends the wait below, which reports 130
   };
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) Deno.addSignalListener(s, onSignal);
   try {
@@ -444,11 +478,13 @@ async function main(args: string[]): Promise<number> {
       `ready: http://127.0.0.1:${vm.port} (evidence at /.well-known/cloister/evidence); Ctrl-C stops`,
     );
     const code = await vm.exited;
-    say(`guest stopped (QEMU status ${code}); console log in ${o.log}`);
     await vm.stop();
+    if (interrupted) return 130;
+    say(`guest stopped (QEMU status ${code}); console log in ${o.log}`);
     return code === 0 ? 0 : 1;
   } catch (e) {
     await vm.stop();
+    if (interrupted) return 130;
     throw e;
   }
 }

@@ -2,17 +2,16 @@
  * `deno task test:image`: the CVM image end to end (QEMU/TCG; a few minutes). Not part of
  * `deno task test`: it needs qemu-system-x86 and the Debian packages the build fetches.
  *
- * - two builds in different directories give identical bytes (every output's SHA-256);
- * - the image boots under TCG, the guest obtains a report from the emulated secure processor
- *   over virtio-serial, and the measurement it carries is manifest.json's expected value (and
- *   the one attestation/measure computes from the files here);
- * - with the runtime in the image: the evidence bundle fetched from the host verifies with the
- *   emulated root trusted by name and carries that measurement, and one summarisation request
- *   goes through OHTTP (the client CLI);
- * - an initrd with one byte changed still boots, but its measurement differs, and (with the
- *   runtime) a client pinning the manifest's measurement refuses its evidence.
- * Steps that need the runtime (issue 5) or the client (issue 6) are reported as ignored until
- * those exist and the runtime reads CLOISTER_EMULATOR: nothing stands in for them.
+ * - two builds in different directories give identical bytes (every output's SHA-256), and the
+ *   manifest's measurement is what attestation/measure computes from the files;
+ * - the image boots under TCG; the emulated secure processor measures what it launches and the
+ *   guest's broker obtains a report carrying manifest.json's measurement; the runtime serves;
+ *   the evidence bundle fetched from the forwarded port verifies with the emulated root trusted
+ *   by name (in process, and with a plain `deno task verify --trust-emulated`, which must find
+ *   the root the boot used) and carries that measurement; one summarisation goes through OHTTP
+ *   with the client SDK, whose policy pins the manifest's measurement;
+ * - an initrd with one byte changed still boots and serves, but its measurement differs, and a
+ *   client pinning the manifest's measurement refuses its evidence (code `measurement`).
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -21,35 +20,18 @@ import { build, type Manifest } from "../../enclave-image/build.ts";
 import { DEFAULT_SP_STATE, startVm, type Vm } from "../../enclave-image/boot.ts";
 import { launchDigest } from "../../attestation/measure/launch.ts";
 import { sevHashesOf } from "../../attestation/measure/sev-hashes.ts";
-import { EmulatedSecureProcessor } from "../../attestation/emulated.ts";
+import { loadEmulatedRoot } from "../../attestation/emulated.ts";
 import { verifyBundle } from "../../attestation/verify.ts";
 import { AttestationError } from "../../attestation/errors.ts";
-import { defaultPolicy } from "../../attestation/policy.ts";
+import { defaultPolicy, type Policy } from "../../attestation/policy.ts";
+import { ClientError, CloisterClient } from "../../client/mod.ts";
 import { fromHex, toHex } from "../../protocol/bytes.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+const DENO = `${ROOT}/node_modules/.bin/deno`;
 const CACHE = `${ROOT}/.cache/enclave-image`;
-const exists = (p: string) => {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-};
-const HAS_RUNTIME = exists(`${ROOT}/runtime/main.ts`);
-/**
- * The runtime is wired for the image once it takes its evidence from the broker socket named by
- * CLOISTER_EMULATOR (enclave-image/README.md "What remains for the runtime"); before that its
- * presence alone must not turn this suite red.
- */
-const RUNTIME_WIRED = HAS_RUNTIME &&
-  [...Deno.readDirSync(`${ROOT}/runtime`)].some((e) =>
-    e.name.endsWith(".ts") &&
-    Deno.readTextFileSync(`${ROOT}/runtime/${e.name}`).includes("CLOISTER_EMULATOR")
-  );
-const HAS_CLIENT = exists(`${ROOT}/client/main.ts`);
-const BOOT_TIMEOUT_MS = 240_000;
+/** From QEMU's start to the runtime answering: under a minute under TCG on a 2-core host. */
+const BOOT_TIMEOUT_MS = 300_000;
 
 const work = Deno.makeTempDirSync({ prefix: "cloister-test-image-" });
 const OUT_A = `${work}/a/out`;
@@ -70,6 +52,10 @@ function sha256File(path: string): string {
   return createHash("sha256").update(Deno.readFileSync(path)).digest("hex");
 }
 
+function manifestOf(dir: string): Manifest {
+  return JSON.parse(Deno.readTextFileSync(`${dir}/manifest.json`)) as Manifest;
+}
+
 /** What attestation/measure gives for the files of an image folder (a third, independent path). */
 function measureFolder(dir: string, m: Manifest): string {
   const snp = m.measurements.snp;
@@ -87,8 +73,13 @@ function measureFolder(dir: string, m: Manifest): string {
   }));
 }
 
+/** The policy of a client that pins the published measurement (and nothing looser). */
+function pinning(m: Manifest): Policy {
+  return { ...defaultPolicy(), measurement: [fromHex(m.measurements.snp.measurement)] };
+}
+
 async function boot(dir: string, name: string): Promise<Vm> {
-  return await startVm({ image: dir, port: 0, memory: "2G", log: `${work}/${name}-console.log` });
+  return await startVm({ image: dir, port: 0, log: `${work}/${name}-console.log` });
 }
 
 /** The measurement in the report the guest's broker obtained at boot. */
@@ -99,6 +90,7 @@ async function bootMeasurement(vm: Vm): Promise<string> {
   return m[1];
 }
 
+/** Waits until the runtime serves, then fetches its evidence bundle from the forwarded port. */
 async function fetchBundle(vm: Vm): Promise<Uint8Array> {
   await vm.ready(BOOT_TIMEOUT_MS);
   const res = await fetch(`http://127.0.0.1:${vm.port}/.well-known/cloister/evidence`);
@@ -107,9 +99,22 @@ async function fetchBundle(vm: Vm): Promise<Uint8Array> {
   return new Uint8Array(await res.arrayBuffer());
 }
 
-async function emulatedRoot() {
-  return (await EmulatedSecureProcessor.load(DEFAULT_SP_STATE)).root;
+/** A client that talks to the VM directly, trusts the emulated root and pins the manifest. */
+async function client(vm: Vm, m: Manifest): Promise<CloisterClient> {
+  return new CloisterClient({
+    gateways: [`http://127.0.0.1:${vm.port}`],
+    policy: pinning(m),
+    emulatedRoot: await loadEmulatedRoot(DEFAULT_SP_STATE),
+  });
 }
+
+const MESSAGES = {
+  messages: [
+    { from: "Ann", text: "The launch moved to Thursday because the venue cancelled." },
+    { from: "Bob", text: "Then the design review is on Wednesday at ten." },
+    { from: "Ann", text: "Agreed. I will tell the team and book the small room." },
+  ],
+};
 
 Deno.test({
   name: "image: two builds in different directories give identical bytes",
@@ -127,96 +132,64 @@ Deno.test({
     assert.equal(a.measurements.snp.measurement, measureFolder(OUT_A, a));
     assert.ok(a.cmdline.includes("init_on_free=1") && a.cmdline.includes("init_on_alloc=1"));
     assert.ok(!/\broot=/.test(a.cmdline), "no root= on the command line");
+    assert.ok(a.runtime.files > 0 && a.runtime.entries.includes("runtime/main.ts"));
   },
 });
 
 Deno.test({
-  name:
-    "image: boots under TCG and the emulated secure processor signs manifest.json's measurement",
+  name: "image: boots under TCG, its evidence verifies (--trust-emulated) with manifest.json's " +
+    "measurement, and a summary comes back through OHTTP",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const manifest = JSON.parse(Deno.readTextFileSync(`${OUT_A}/manifest.json`)) as Manifest;
+    const manifest = manifestOf(OUT_A);
+    const published = manifest.measurements.snp.measurement;
     const vm = await boot(OUT_A, "a");
     try {
-      assert.equal(
-        vm.measurement,
-        manifest.measurements.snp.measurement,
-        "the SP's own measurement",
-      );
-      assert.equal(await bootMeasurement(vm), manifest.measurements.snp.measurement);
-      if (!HAS_RUNTIME) {
-        await vm.waitForConsole(/cloister-init: no runtime in this image/, BOOT_TIMEOUT_MS);
-        assert.equal(await vm.exited, 0, "the guest halts cleanly without a runtime");
-      }
-    } finally {
-      await vm.stop();
-    }
-  },
-});
+      assert.equal(vm.measurement, published, "the SP's own measurement");
+      assert.equal(await bootMeasurement(vm), published, "the guest's first report");
 
-Deno.test({
-  name:
-    "image: the runtime's evidence verifies (--trust-emulated) with manifest.json's measurement" +
-    (RUNTIME_WIRED
-      ? ""
-      : HAS_RUNTIME
-      ? " [runtime not wired for the image yet]"
-      : " [no runtime yet]"),
-  ignore: !RUNTIME_WIRED,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const manifest = JSON.parse(Deno.readTextFileSync(`${OUT_A}/manifest.json`)) as Manifest;
-    const vm = await boot(OUT_A, "a-runtime");
-    try {
       const bundle = await fetchBundle(vm);
-      const policy = {
-        ...defaultPolicy(),
-        measurement: [fromHex(manifest.measurements.snp.measurement)],
-      };
-      const verified = await verifyBundle(bundle, policy, {
+      const verified = await verifyBundle(bundle, pinning(manifest), {
         now: new Date(),
-        roots: [await emulatedRoot()],
+        roots: [await loadEmulatedRoot(DEFAULT_SP_STATE)],
       });
       assert.equal(verified.emulated, true);
-      assert.equal(toHex(verified.measurement), manifest.measurements.snp.measurement);
-      if (HAS_CLIENT) {
-        const text = `${work}/messages.txt`;
-        Deno.writeTextFileSync(
-          text,
-          "Ann: The launch moved to Thursday.\nBob: Then the review is on Wednesday.\nAnn: Agreed.\n",
-        );
-        const out = await new Deno.Command(`${ROOT}/node_modules/.bin/deno`, {
-          args: [
-            "task",
-            "client",
-            "summarize",
-            "--gateway",
-            `http://127.0.0.1:${vm.port}`,
-            "--trust-emulated",
-            text,
-          ],
-          cwd: ROOT,
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const said = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-        assert.ok(out.success, `client summarize failed: ${said}`);
-        assert.match(said, /Thursday|Wednesday/);
-      }
+      assert.equal(verified.platform, "sev-snp");
+      assert.equal(toHex(verified.measurement), published);
+
+      // A plain --trust-emulated finds the root this boot used (no state folder named).
+      const file = `${work}/bundle.cbor`;
+      Deno.writeFileSync(file, bundle);
+      Deno.writeTextFileSync(`${work}/policy.json`, JSON.stringify({ measurement: published }));
+      const cli = await new Deno.Command(DENO, {
+        args: ["task", "-q", "verify", "--trust-emulated", "--policy", `${work}/policy.json`, file],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const said = new TextDecoder().decode(cli.stdout) + new TextDecoder().decode(cli.stderr);
+      assert.equal(cli.code, 0, `deno task verify --trust-emulated refused the bundle:\n${said}`);
+      assert.match(said, /EMULATED/);
+
+      const { summary, node, trail } = await (await client(vm, manifest)).summarize(MESSAGES);
+      assert.equal(toHex(node.measurement), published);
+      assert.ok(trail.some((s) => s.step === "measurement pinned" && s.ok));
+      assert.match(summary, /Thursday|Wednesday/);
     } finally {
       await vm.stop();
     }
+    assert.equal(typeof await vm.exited, "number", "QEMU has exited");
   },
 });
 
 Deno.test({
-  name: "image: a one-byte-tampered initrd boots, but its measurement is not the published one",
+  name: "image: a one-byte-tampered initrd boots and serves, but a client pinning the manifest's " +
+    "measurement refuses its evidence",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const manifest = JSON.parse(Deno.readTextFileSync(`${OUT_A}/manifest.json`)) as Manifest;
+    const manifest = manifestOf(OUT_A);
     const dir = `${work}/tampered`;
     Deno.mkdirSync(dir);
     for (const f of ["vmlinuz", "cmdline", "manifest.json"]) {
@@ -235,17 +208,31 @@ Deno.test({
     try {
       assert.equal(vm.measurement, tampered, "the SP measures what it launches");
       assert.equal(await bootMeasurement(vm), tampered);
-      if (RUNTIME_WIRED) {
-        const bundle = await fetchBundle(vm);
-        const pinned = {
-          ...defaultPolicy(),
-          measurement: [fromHex(manifest.measurements.snp.measurement)],
-        };
-        await assert.rejects(
-          verifyBundle(bundle, pinned, { now: new Date(), roots: [await emulatedRoot()] }),
-          (e) => e instanceof AttestationError && e.reason === "policy",
-        );
-      }
+      const bundle = await fetchBundle(vm);
+      const root = await loadEmulatedRoot(DEFAULT_SP_STATE);
+      // Genuine evidence of what runs (signature, chain, binding hold) ...
+      const genuine = await verifyBundle(bundle, defaultPolicy(), {
+        now: new Date(),
+        roots: [root],
+      });
+      assert.equal(toHex(genuine.measurement), tampered);
+      // ... but not the published image: refused for its measurement, by name.
+      await assert.rejects(
+        verifyBundle(bundle, pinning(manifest), { now: new Date(), roots: [root] }),
+        (e) => e instanceof AttestationError && e.reason === "policy" && e.field === "measurement",
+      );
+      const c = await client(vm, manifest);
+      const fleet = await c.verifyFleet();
+      assert.equal(fleet.verified.length, 0);
+      assert.equal(fleet.refused.length, 1);
+      assert.equal(fleet.refused[0].code, "measurement");
+      assert.equal(fleet.refused[0].reason, "image measurement not allowed by the policy");
+      await assert.rejects(
+        c.summarize(MESSAGES),
+        (e) =>
+          e instanceof ClientError && e.code === "no-node" &&
+          e.message.includes("image measurement not allowed by the policy"),
+      );
     } finally {
       await vm.stop();
     }

@@ -4,7 +4,9 @@
  * tokens (greedy, min = max = 64), text in and text out, fp32 and int8, interleaved in one run
  * with the baselines of model_baselines.ts (transformers.js 4.3.1's summarization pipeline on the
  * same folder, fp32 and q8; a naive merged-decoder loop). Before timing, every side must produce
- * the same 64 tokens as ours, so all do the same work. "ours fp32, 1 thread" shows what a CPU
+ * the same 64 tokens as ours, so all do the same work. "ours" is the default (the merged decoder,
+ * speculative greedy); "plain greedy" turns speculation off, and "split decoder" runs
+ * decoder_model + decoder_with_past, the previous default. "ours fp32, 1 thread" shows what a CPU
  * shared with other processes costs the default (threads = cores): ORT's parallel sections wait
  * for whichever thread was descheduled.
  *
@@ -16,20 +18,31 @@
  * bandwidth.
  *
  * Ratios (names stable): `vs-transformersjs` = transformers.js fp32 median / ours (goal ≥ 2),
- * `vs-transformersjs-int8`, `vs-naive`, `glue` = the median over calls of a call's wall time
- * (text in, text out) / the sum of its ORT session.run times (goal ≤ 1.15; > 1 is JS overhead), `decode-vs-floor` = our per-token time / the floor
- * (goal ≤ 1.5), and those of bench/model_extractive.ts (the extractive default model).
+ * `vs-transformersjs-plain` (the same against plain greedy), `vs-transformersjs-int8`,
+ * `vs-naive`, `speculative-vs-plain` (measured), `speculative-vs-plain-samsum[-p10]`
+ * (replayed on SAMSum, model_speculative.ts), `speculative-worst-vs-plain` (every pass loses a
+ * one-token draft), `split-vs-merged`, `glue` = the median over calls of a call's wall time
+ * (text in, text out) / the sum of its ORT session.run times (goal ≤ 1.15; > 1 is JS overhead),
+ * `decode-vs-floor` = plain greedy's per-token time / the floor (goal ≤ 1.5), and those of
+ * bench/model_extractive.ts (the extractive default model).
  *
- * What limits `vs-transformersjs`: with an Optimum-faithful merged decoder (whose cache branch
- * returns empty encoder presents, as Optimum's merge writes them) transformers.js does not copy
- * the cross-attention cache per token either, so both sides stream the same fp32 weights per
- * token and sit near the bandwidth floor; the fp32 ratio stays near 1. int8 halves our time.
+ * What limits `vs-transformersjs` per decoder pass: with an Optimum-faithful merged decoder
+ * (whose cache branch returns empty encoder presents, as Optimum's merge writes them)
+ * transformers.js does not copy the cross-attention cache per token either, so both sides stream
+ * the same fp32 weights per pass and sit near the bandwidth floor; plain greedy's ratio stays near
+ * 1 (`vs-transformersjs-plain`). int8 halves our time. Ours by default is speculative greedy
+ * (prompt lookup, model/speculative.ts): fewer passes for the same tokens. Its gain depends on
+ * how much of the output prompt lookup predicts, and this model's output (one token repeated) is
+ * predicted perfectly, so `vs-transformersjs` and `speculative-vs-plain` here are what full
+ * acceptance gives; `speculative-vs-plain-samsum` is the honest estimate for real summaries (see
+ * model_speculative.ts). `decode-vs-floor` is per pass (plain greedy's per-token time).
  */
 import * as ort from "onnxruntime-node";
 import { compare, quantile, type Ratio, ratio, type Result, summarize } from "./harness.ts";
 import type { BenchSuite } from "./main.ts";
 import { extractiveBench } from "./model_extractive.ts";
 import { loadNaive, loadTransformersJs } from "./model_baselines.ts";
+import { PASS_TOKENS, passCost, samsumReplay, speedup } from "./model_speculative.ts";
 import { cachedModel, localCorpus } from "../model/builders/cache.ts";
 import type { Seq2SeqConfig } from "../model/config.ts";
 import { generate, type GenerateStats, generateText } from "../model/generate.ts";
@@ -37,6 +50,7 @@ import { GraphBuilder } from "../model/onnx/graph.ts";
 import { DataType } from "../model/onnx/proto.ts";
 import { mulberry32, Normal } from "../model/onnx/prng.ts";
 import { Seq2SeqModel } from "../model/seq2seq.ts";
+import { PROMPT_LOOKUP } from "../model/speculative.ts";
 import { Seq2SeqTokenizer } from "../model/tokenizer.ts";
 
 const INPUT_TOKENS = 512;
@@ -131,6 +145,9 @@ async function seq2seqBench(): Promise<{ results: Result[]; ratios: Ratio[] }> {
   let t0 = performance.now();
   const fp32 = await Seq2SeqModel.load(dir, { dtype: "fp32" });
   const loadMs = performance.now() - t0;
+  if (!fp32.multiTokenSteps) throw new Error("the merged decoder failed the multi-token probe");
+  // the split decoder (decoder_with_past takes one token per step, as Optimum declares it)
+  const split = await Seq2SeqModel.load(dir, { dtype: "fp32", decoder: "split" });
   const int8 = await Seq2SeqModel.load(dir, { dtype: "int8" });
   // one thread: what a core shared with other processes does better with (see the report)
   const single = await Seq2SeqModel.load(dir, { dtype: "fp32", threads: 1 });
@@ -146,6 +163,7 @@ async function seq2seqBench(): Promise<{ results: Result[]; ratios: Ratio[] }> {
     noRepeatNgramSize: 0,
     minLength: 0,
   };
+  const plain = { ...options, promptLookupNumTokens: 0 };
 
   t0 = performance.now();
   const tjs = await loadTransformersJs(dir, "fp32", threads, log);
@@ -158,6 +176,8 @@ async function seq2seqBench(): Promise<{ results: Result[]; ratios: Ratio[] }> {
     // same work on every side: the same 64 tokens for the same 512
     const reference = await oursIds(fp32, tok, text, options);
     const checks: [string, number[]][] = [
+      ["ours, plain greedy", await oursIds(fp32, tok, text, plain)],
+      ["ours, plain greedy, split decoder", await oursIds(split, tok, text, plain)],
       ["transformers.js fp32", await tjs.ids(text, NEW_TOKENS)],
       ["naive loop", await naive.run(text, NEW_TOKENS, eos, c.decoderStartTokenId)],
     ];
@@ -169,7 +189,7 @@ async function seq2seqBench(): Promise<{ results: Result[]; ratios: Ratio[] }> {
     const reference8 = await oursIds(int8, tok, text, options);
     const same8 = (await tjs8.ids(text, NEW_TOKENS)).join() === reference8.join();
     log(
-      `same ${NEW_TOKENS} tokens as ours: transformers.js fp32 yes, naive yes, transformers.js q8 ${
+      `same ${NEW_TOKENS} tokens as ours (speculative): ours plain greedy yes, transformers.js fp32 yes, naive yes, transformers.js q8 ${
         same8 ? "yes" : "no"
       }`,
     );
@@ -180,20 +200,27 @@ async function seq2seqBench(): Promise<{ results: Result[]; ratios: Ratio[] }> {
     const gemvKernel = await kernel(gemv.graph, gemv.feeds, threads);
     const head = matmul(1, 512, 32128);
     const headKernel = await kernel(head.graph, head.feeds, threads);
-    const stats: Record<"fp32" | "int8", GenerateStats[]> = { fp32: [], int8: [] };
+    const passes = await passCost(fp32, tok.encode(c.summarizationPrefix + text));
+    type Key = "fp32" | "int8" | "plain";
+    const stats: Record<Key, GenerateStats[]> = { fp32: [], int8: [], plain: [] };
     /** Per call: its wall time (text in, text out) over its ORT session.run time. */
-    const calls: Record<"fp32" | "int8", number[]> = { fp32: [], int8: [] };
-    const ourCase = (name: string, m: Seq2SeqModel, key: "fp32" | "int8") => ({
+    const calls: Record<Key, number[]> = { fp32: [], int8: [], plain: [] };
+    const ourCase = (name: string, m: Seq2SeqModel, key: Key) => ({
       name,
       fn: async () => {
         const t0 = performance.now();
-        const r = await generateText(m, tok, text, options);
+        const r = await generateText(m, tok, text, key === "plain" ? plain : options);
         calls[key].push((performance.now() - t0) / r.stats.ortMs);
         stats[key].push(r.stats);
       },
     });
     const results = await compare([
       ourCase("ours fp32", fp32, "fp32"),
+      ourCase("ours fp32, plain greedy", fp32, "plain"),
+      {
+        name: "ours fp32, plain greedy, split decoder",
+        fn: () => generateText(split, tok, text, plain),
+      },
       ourCase("ours int8", int8, "int8"),
       { name: "ours fp32, 1 thread", fn: () => generateText(single, tok, text, options) },
       { name: "transformers.js fp32", fn: () => tjs.summarize(text, NEW_TOKENS) },
@@ -205,8 +232,21 @@ async function seq2seqBench(): Promise<{ results: Result[]; ratios: Ratio[] }> {
       { name: `matmul 512x512x2048 fp32 x${REPEAT}`, fn: mmKernel.run },
       { name: `GEMV 1x2048x32128 fp32 x${REPEAT}`, fn: gemvKernel.run },
       { name: `GEMV 1x512x32128 fp32 x${REPEAT}`, fn: headKernel.run },
+      { name: `cached passes of ${PASS_TOKENS.join(",")} tokens fp32`, fn: passes.fn },
     ], { rounds: ROUNDS, warmup: 1, minSampleMs: 0 });
-    const [oursFp32, oursInt8, , tjsFp32, tjsQ8, naiveFp32, mmTime, gemvTime, headTime] = results;
+    const [
+      oursFp32,
+      oursPlain,
+      oursSplit,
+      oursInt8,
+      ,
+      tjsFp32,
+      tjsQ8,
+      naiveFp32,
+      mmTime,
+      gemvTime,
+      headTime,
+    ] = results;
     await Promise.all([mmKernel.release(), gemvKernel.release(), headKernel.release()]);
     const mmRate = REPEAT * 2 * 512 * 512 * 2048 / (mmTime.median * 1e6); // GFLOP/s
     const bandwidth = Math.max( // GB/s
@@ -215,7 +255,7 @@ async function seq2seqBench(): Promise<{ results: Result[]; ratios: Ratio[] }> {
     );
 
     const flops = t5Flops(c, shape, INPUT_TOKENS, NEW_TOKENS);
-    const derived = (key: "fp32" | "int8", bytesPerWeight: number) => {
+    const derived = (key: Key, bytesPerWeight: number) => {
       const s = stats[key];
       const perToken = s.map((x) => x.stepsMs / (x.newTokens - 1));
       const floor = decoderBytes(c, shape.dFf, bytesPerWeight) / (bandwidth * 1e6);
@@ -235,27 +275,83 @@ async function seq2seqBench(): Promise<{ results: Result[]; ratios: Ratio[] }> {
       };
     };
     const d32 = derived("fp32", 4);
+    const dPlain = derived("plain", 4);
     const d8 = derived("int8", 1);
+    const fixture = speculation("fp32 (bench input)", stats.fp32);
+    const replay = await samsumReplay(
+      tok,
+      c.summarizationPrefix,
+      c.decoderStartTokenId,
+      eos,
+      PROMPT_LOOKUP.draftTokens,
+      PROMPT_LOOKUP.maxNgram,
+    );
+    const samsum = speedup(replay, (t) => passes.cost(t));
+    const samsumFast = speedup(replay, (t) => passes.cost(t, 0.1));
+    const costs = [
+      ...PASS_TOKENS.map((t) =>
+        summarize(`cached pass of ${t} token${t > 1 ? "s" : ""} fp32`, [passes.cost(t)])
+      ),
+      summarize(
+        `cache roll-back after the ${PASS_TOKENS.at(-1)}-token pass fp32`,
+        [passes.truncateMs()],
+      ),
+      summarize("SAMSum replay: tokens per pass", [replay.tokens / replay.passes], "x"),
+      summarize("SAMSum replay: draft acceptance", [replay.accepted / replay.drafted], "x"),
+    ];
+    log(
+      `speculative greedy on the bench input: ${fixture.perPass.median.toFixed(2)} tokens per ` +
+        `pass, draft acceptance ${fixture.acceptance.median.toFixed(2)} (this model's output is ` +
+        `one token repeated: full acceptance, not what a trained model gets); replayed on ` +
+        `${replay.summaries} SAMSum reference summaries: ${
+          (replay.tokens / replay.passes).toFixed(2)
+        } tokens per pass, draft acceptance ${(replay.accepted / replay.drafted).toFixed(2)}, ` +
+        `${samsum.toFixed(2)}× plain greedy's decoder speed at median pass costs, ` +
+        `${samsumFast.toFixed(2)}× at their 10th percentiles`,
+    );
     const machine: Result[] = [
       { ...summarize("matmul rate", [mmRate], "GFLOP/s"), n: mmTime.n },
       { ...summarize("weight bandwidth (faster GEMV)", [bandwidth], "GB/s"), n: gemvTime.n },
       summarize("load fp32 (ours)", [loadMs]),
       summarize("load fp32 (transformers.js)", [tjsLoadMs]),
     ];
-    const glue = (key: "fp32" | "int8"): Ratio => ({
-      name: key === "fp32" ? "glue" : "glue-int8",
+    const glue = (key: Key): Ratio => ({
+      name: { fp32: "glue", int8: "glue-int8", plain: "glue-plain" }[key],
       value: quantile(calls[key], 0.5),
       numerator: `ours ${key} wall (each call)`,
       denominator: `ORT run sum ${key} (same call)`,
     });
     const glue32 = glue("fp32");
-    const floor32 = ratio("decode-vs-floor", d32.perToken, d32.floor);
+    const floor32 = ratio("decode-vs-floor", dPlain.perToken, dPlain.floor);
     const ratios = [
       ratio("vs-transformersjs", tjsFp32, oursFp32),
+      ratio("vs-transformersjs-plain", tjsFp32, oursPlain),
+      ratio("speculative-vs-plain", oursPlain, oursFp32),
+      {
+        name: "speculative-vs-plain-samsum",
+        value: samsum,
+        numerator: "plain greedy decoder ms per token (median pass costs)",
+        denominator: "speculative greedy replayed on SAMSum references",
+      },
+      {
+        name: "speculative-vs-plain-samsum-p10",
+        value: samsumFast,
+        numerator: "plain greedy decoder ms per token (10th-percentile pass costs)",
+        denominator: "speculative greedy replayed on SAMSum references",
+      },
+      {
+        // every pass drafts one token and loses it: what text the model never copies costs
+        name: "speculative-worst-vs-plain",
+        value: passes.cost(1) / passes.cost(2),
+        numerator: costs[0].name,
+        denominator: costs[1].name,
+      },
+      ratio("split-vs-merged", oursSplit, oursPlain),
       ratio("vs-transformersjs-int8", tjsQ8, oursInt8),
       ratio("vs-naive", naiveFp32, oursFp32),
       ratio("int8-vs-fp32", oursFp32, oursInt8),
       glue32,
+      glue("plain"),
       glue("int8"),
       floor32,
       ratio("decode-vs-floor-int8", d8.perToken, d8.floor),
@@ -282,14 +378,45 @@ async function seq2seqBench(): Promise<{ results: Result[]; ratios: Ratio[] }> {
       results: [
         ...results,
         ...Object.values(d32),
+        ...Object.values(dPlain),
         ...Object.values(d8),
+        ...Object.values(fixture),
+        ...costs,
         ...machine,
       ],
       ratios,
     };
   } finally {
-    await Promise.all([fp32.release(), int8.release(), single.release(), naive.release()]);
+    await Promise.all([
+      fp32.release(),
+      split.release(),
+      int8.release(),
+      single.release(),
+      naive.release(),
+    ]);
   }
+}
+
+/** Speculation counts of our calls: tokens per decoder pass and the share of drafts accepted. */
+function speculation(label: string, s: GenerateStats[]) {
+  return {
+    perPass: summarize(`tokens per pass ${label}`, s.map((x) => x.newTokens / x.passes), "x"),
+    acceptedPerPass: summarize(
+      `accepted drafts per pass ${label}`,
+      s.map((x) => x.accepted / x.passes),
+      "x",
+    ),
+    passesPerToken: summarize(
+      `passes per token ${label}`,
+      s.map((x) => x.passes / x.newTokens),
+      "x",
+    ),
+    acceptance: summarize(
+      `draft acceptance ${label}`,
+      s.map((x) => x.accepted / Math.max(x.drafted, 1)),
+      "x",
+    ),
+  };
 }
 
 /** Our output ids for the benchmark's generation (the text re-read from our own result). */

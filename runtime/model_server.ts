@@ -91,7 +91,9 @@ async function serveOne(model: Seq2SeqModel, conn: Deno.UnixConn): Promise<void>
     try {
       const decoded = decodeModelRequest(request);
       ids = decoded.ids;
-      result = await generate(model, ids, decoded.options);
+      // No speculative decoding here: its time per token depends on how much the summary copies
+      // the input, which anyone who can time responses (the operator) would learn about.
+      result = await generate(model, ids, { ...decoded.options, promptLookupNumTokens: 0 });
       answer = encodeAnswer(result);
     } catch (e) {
       const reason = e instanceof ModelError

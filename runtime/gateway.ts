@@ -112,8 +112,10 @@ export function gateway(options: GatewayOptions): (req: Request) => Promise<Resp
   /** Runs one decrypted request through a worker; resolves to the Binary HTTP answer. */
   async function work(request: Uint8Array): Promise<Uint8Array> {
     let worker: WorkerHandle;
+    const acquiring = performance.now();
     try {
       worker = await options.pool.acquire();
+      metrics.time("acquire-ms", performance.now() - acquiring);
     } catch {
       metrics.count("worker-unavailable");
       return errorResponse(503, "no worker available; try again");
@@ -131,7 +133,9 @@ export function gateway(options: GatewayOptions): (req: Request) => Promise<Resp
           const frame = await worker.next();
           if (!frame) throw new ExchangeError("the worker exited without answering");
           if (frame[0] === TAG.TOKEN) {
+            const redeeming = performance.now();
             const reason = await options.redeem(frame.subarray(1)).finally(() => wipe(frame));
+            metrics.time("redeem-ms", performance.now() - redeeming);
             metrics.count(reason === undefined ? "token-accepted" : "token-refused");
             await worker.send(tagged(TAG.VERDICT, new TextEncoder().encode(reason ?? "")));
           } else if (frame[0] === TAG.RESPONSE) {
@@ -166,9 +170,16 @@ export function gateway(options: GatewayOptions): (req: Request) => Promise<Resp
     let context: GatewayContext | undefined;
     let answer: Uint8Array | undefined;
     try {
+      const decapsulating = performance.now();
       ({ request, context } = decapsulateRequest(options.epochs.gatewayKeys(), body));
+      const working = performance.now();
+      metrics.time("decapsulate-ms", working - decapsulating);
       answer = await work(request);
+      const encapsulating = performance.now();
+      // The worker's part: hand-off, its work, and the wait for the token's verdict.
+      metrics.time("work-ms", encapsulating - working);
       const encapsulated = context.encapsulateResponse(answer);
+      metrics.time("encapsulate-ms", performance.now() - encapsulating);
       metrics.count("answered");
       return new Response(encapsulated as Uint8Array<ArrayBuffer>, {
         status: 200,

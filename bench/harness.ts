@@ -38,6 +38,11 @@ export interface Case {
   name: string;
   /** One operation; its time (per call) is what the result reports. */
   fn: () => unknown;
+  /**
+   * Untimed, awaited before every sample (and every warm-up and calibration call): for state an
+   * operation needs but must not be timed doing, such as a server settling between requests.
+   */
+  before?: () => unknown;
 }
 
 export interface CompareOptions {
@@ -92,21 +97,26 @@ async function timeBatch(fn: () => unknown, batch: number, clock = clocks.wall):
   return (clock() - t0) / batch;
 }
 
+async function sample(c: Case, batch: number, clock = clocks.wall): Promise<number> {
+  await c.before?.();
+  return await timeBatch(c.fn, batch, clock);
+}
+
 /** Runs the cases interleaved and returns one result (ms per call) per case, in order. */
 export async function compare(cases: Case[], options: CompareOptions = {}): Promise<Result[]> {
   const { rounds = 30, warmup = 3, minSampleMs = 5, clock = "wall" } = options;
   const batches: number[] = [];
   for (const c of cases) {
-    for (let i = 0; i < warmup; i++) await timeBatch(c.fn, 1);
+    for (let i = 0; i < warmup; i++) await sample(c, 1);
     let batch = 1;
-    while ((await timeBatch(c.fn, batch)) * batch < minSampleMs && batch < 1 << 20) batch *= 2;
+    while ((await sample(c, batch)) * batch < minSampleMs && batch < 1 << 20) batch *= 2;
     batches.push(batch);
   }
   const samples: number[][] = cases.map(() => []);
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < cases.length; k++) {
       const i = (k + round) % cases.length;
-      samples[i].push(await timeBatch(cases[i].fn, batches[i], clocks[clock]));
+      samples[i].push(await sample(cases[i], batches[i], clocks[clock]));
     }
   }
   return cases.map((c, i) => summarize(c.name, samples[i], clock === "cpu" ? "ms cpu" : "ms"));

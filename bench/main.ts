@@ -13,6 +13,7 @@ const SUITES: Record<string, () => Promise<BenchSuite>> = {
   model: () => import("./model.ts").then((m) => m.default),
   protocol: () => import("./protocol.ts").then((m) => m.default),
   attestation: () => import("./attestation.ts").then((m) => m.default),
+  runtime: () => import("./runtime.ts").then((m) => m.default),
 };
 
 function usage(): string {

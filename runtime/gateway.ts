@@ -24,10 +24,10 @@ import {
   MEDIA_TYPE_RESPONSE,
   OhttpError,
 } from "../protocol/ohttp.ts";
-import { fromHex, wipe } from "../protocol/bytes.ts";
+import { concat, fromHex, wipe } from "../protocol/bytes.ts";
 import { ExchangeError, TAG, tagged } from "./exchange.ts";
 import { type WorkerHandle, type WorkerPool } from "./pool.ts";
-import { errorResponse } from "./service.ts";
+import { errorResponse } from "./answers.ts";
 import type { KeyEpochs } from "./epochs.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -77,13 +77,7 @@ async function readBody(req: Request, limit: number): Promise<Uint8Array> {
     if (size > limit) throw new HttpError(413, `request body over ${limit} bytes`);
     chunks.push(chunk);
   }
-  const body = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    body.set(c, at);
-    at += c.length;
-  }
-  return body;
+  return concat(...chunks);
 }
 
 /** A token bucket: `rate` per second, bursts of `2 × rate`. */

@@ -14,12 +14,12 @@ import {
   type BhttpResponse,
   decodeRequest,
   encodeResponse,
-  field,
   fieldValue,
   wipeMessage,
 } from "../protocol/bhttp.ts";
 import { ProtocolError } from "../protocol/errors.ts";
-import { utf8, wipe } from "../protocol/bytes.ts";
+import { wipe } from "../protocol/bytes.ts";
+import { jsonResponse as json } from "./answers.ts";
 import { InputError } from "../model/errors.ts";
 import { requestInput, type SummarizeInput } from "../model/summarize.ts";
 
@@ -40,24 +40,6 @@ export class ServiceError extends Error {
     super(message);
     this.name = "ServiceError";
   }
-}
-
-function json(status: number, body: unknown, headers: [string, string][] = []): BhttpResponse {
-  return {
-    informational: [],
-    status,
-    headers: [
-      field("content-type", "application/json"),
-      ...headers.map(([n, v]) => field(n, v)),
-    ],
-    content: utf8(JSON.stringify(body)),
-    trailers: [],
-  };
-}
-
-/** The Binary HTTP response for an error the runtime itself raises (worker crash, timeout). */
-export function errorResponse(status: number, reason: string): Uint8Array {
-  return encodeResponse(json(status, { error: reason }));
 }
 
 function mediaType(req: BhttpRequest): string {

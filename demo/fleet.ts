@@ -18,24 +18,20 @@ import {
   TokenWallet,
 } from "../client/mod.ts";
 import { measuredFiles } from "../runtime/self_measure.ts";
+import { type Child, spawnDeno } from "./spawn.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DENO = Deno.execPath();
 export const ISSUER_NAME = "issuer.demo.cloister";
 export const LOG_ORIGIN = "log.demo.cloister";
 
-export interface Child {
-  name: string;
+/** A started program and the URL it serves. */
+export interface Service extends Child {
   url: string;
-  /** Its first line on stdout (the "ready" / "listening" line). */
-  first: string;
-  pid: number;
-  stderr: () => string;
-  stop(): Promise<void>;
 }
 
 export class Fleet {
-  readonly children: Child[] = [];
+  readonly children: Service[] = [];
   logUrl = "";
   issuerUrl = "";
   relayUrl = "";
@@ -51,52 +47,16 @@ export class Fleet {
   }
 
   /** Starts `deno run script args` and waits for its first stdout line. */
-  async start(name: string, script: string, args: string[]): Promise<Child> {
-    const process = new Deno.Command(DENO, {
-      args: ["run", "--allow-all", "--v8-flags=--clear-free-memory", ROOT + script, ...args],
-      env: { MALLOC_PERTURB_: "165", NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let stderr = "";
-    (async () => {
-      for await (const chunk of process.stderr.pipeThrough(new TextDecoderStream())) {
-        stderr += chunk;
-      }
-    })();
-    const out = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    const timer = setTimeout(() => process.kill("SIGKILL"), 180_000);
-    while (!text.includes("\n")) {
-      const { value, done } = await out.read();
-      if (done) break;
-      text += value;
+  async start(name: string, script: string, args: string[]): Promise<Service> {
+    const child = await spawnDeno(name, ROOT + script, args);
+    const service = { ...child, url: child.first.match(/(http:\/\/[0-9.]+:\d+)/)?.[1] ?? "" };
+    this.children.push(service);
+    if (!service.url) {
+      throw new Error(
+        `${name} did not start: ${child.stderr().trim().split("\n").pop() ?? "no output"}`,
+      );
     }
-    clearTimeout(timer);
-    // Keep draining stdout so the child never blocks on a full pipe.
-    (async () => {
-      while (!(await out.read()).done) { /* discard */ }
-    })().catch(() => {});
-    const first = text.split("\n")[0];
-    const child: Child = {
-      name,
-      first,
-      url: first.match(/(http:\/\/[0-9.]+:\d+)/)?.[1] ?? "",
-      pid: process.pid,
-      stderr: () => stderr,
-      stop: async () => {
-        try {
-          process.kill("SIGTERM");
-        } catch { /* gone */ }
-        await process.status;
-      },
-    };
-    this.children.push(child);
-    if (!child.url) {
-      throw new Error(`${name} did not start: ${stderr.trim().split("\n").pop() ?? "no output"}`);
-    }
-    return child;
+    return service;
   }
 
   async #run(script: string, args: string[]): Promise<string> {
@@ -113,7 +73,7 @@ export class Fleet {
   }
 
   /** The transparency log, with a fresh Ed25519 key in `dir/log.key`. */
-  async startLog(): Promise<Child> {
+  async startLog(): Promise<Service> {
     this.vkey = (await this.#run("services/transparency/main.ts", [
       "keygen",
       "--origin",
@@ -134,7 +94,7 @@ export class Fleet {
   }
 
   /** The issuer, with one account (`maya`) whose secret the fleet's clients use. */
-  async startIssuer(extra: string[] = []): Promise<Child> {
+  async startIssuer(extra: string[] = []): Promise<Service> {
     const printed = await this.#run("services/issuer/main.ts", ["account", "--name", "maya"]);
     const secret = printed.match(/Bearer maya:<secret>"\): (\S+)$/m)?.[1];
     const line = printed.match(/^accounts file line: (.+)$/m)?.[1];
@@ -160,7 +120,7 @@ export class Fleet {
    * A runtime node redeeming the issuer's tokens and fetching its log proof. Nodes sharing the
    * fleet's emulated chip start one after the other (the first creates it).
    */
-  startNode(name: string, extra: string[] = []): Promise<Child> {
+  startNode(name: string, extra: string[] = []): Promise<Service> {
     return this.start(name, "runtime/main.ts", [
       "--listen",
       "127.0.0.1:0",
@@ -199,7 +159,7 @@ export class Fleet {
   }
 
   /** Waits until a node's evidence bundle carries its log proof (nodes poll the log). */
-  async logged(node: Child): Promise<void> {
+  async logged(node: Service): Promise<void> {
     for (let i = 0; i < 150; i++) {
       const res = await fetch(`${node.url}/.well-known/cloister/evidence`);
       const bundle = decodeEvidenceBundle(new Uint8Array(await res.arrayBuffer()));
@@ -210,7 +170,7 @@ export class Fleet {
   }
 
   /** The relay in front of `gateways` (name → base URL). */
-  async startRelay(gateways: Record<string, string>, extra: string[] = []): Promise<Child> {
+  async startRelay(gateways: Record<string, string>, extra: string[] = []): Promise<Service> {
     const relay = await this.start("relay", "services/relay/main.ts", [
       "--listen",
       "127.0.0.1:0",

@@ -84,6 +84,24 @@ export interface GenerateStats {
   truncateMs: number;
 }
 
+/** Stats of a generation that has not run yet (all counts zero). */
+export function emptyStats(inputTokens: number): GenerateStats {
+  return {
+    inputTokens,
+    newTokens: 0,
+    encoderMs: 0,
+    firstStepMs: 0,
+    stepsMs: 0,
+    wallMs: 0,
+    ortMs: 0,
+    runs: 0,
+    passes: 0,
+    drafted: 0,
+    accepted: 0,
+    truncateMs: 0,
+  };
+}
+
 export interface GenerateResult {
   ids: Int32Array;
   warnings: string[];
@@ -264,20 +282,7 @@ export async function generate(
   const warnings: string[] = [];
   const ids = prepareInput(model, input, options.overflow ?? "refuse", warnings);
   const clock: Clock = { ortMs: 0, runs: 0 };
-  const stats: GenerateStats = {
-    inputTokens: ids.length,
-    newTokens: 0,
-    encoderMs: 0,
-    firstStepMs: 0,
-    stepsMs: 0,
-    wallMs: 0,
-    ortMs: 0,
-    runs: 0,
-    passes: 0,
-    drafted: 0,
-    accepted: 0,
-    truncateMs: 0,
-  };
+  const stats = emptyStats(ids.length);
   const mask = new BigInt64Array(ids.length).fill(1n);
   let hidden: ort.Tensor | undefined;
   try {

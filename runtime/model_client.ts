@@ -14,6 +14,7 @@ import { wipe } from "../protocol/bytes.ts";
 import { loadSeq2SeqConfig } from "../model/seq2seq.ts";
 import { Seq2SeqTokenizer } from "../model/tokenizer.ts";
 import { seq2seqSummarizer, type Summarizer } from "../model/summarize.ts";
+import { emptyStats } from "../model/generate.ts";
 
 export async function remoteSummarizer(
   socket: string,
@@ -27,20 +28,7 @@ export async function remoteSummarizer(
       Promise.resolve({
         ids: Int32Array.of(config.eosTokenIds[0]),
         warnings: [],
-        stats: {
-          inputTokens: ids.length,
-          newTokens: 1,
-          encoderMs: 0,
-          firstStepMs: 0,
-          stepsMs: 0,
-          wallMs: 0,
-          ortMs: 0,
-          runs: 0,
-          passes: 0,
-          drafted: 0,
-          accepted: 0,
-          truncateMs: 0,
-        },
+        stats: { ...emptyStats(ids.length), newTokens: 1 },
       }),
   });
   const summarizer = seq2seqSummarizer(tokenizer, {

@@ -1,26 +1,10 @@
 import assert from "node:assert/strict";
+import { runTask } from "../task.ts";
 import { ACCOUNT, EMULATED_STATE, ISSUER_NAME, release, World } from "./world.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-/** Runs `deno task client …` as a user would (the task's own permissions). */
-async function client(args: string[], stdin?: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "client", ...args],
-    cwd: ROOT,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, out: text(out.stdout), err: text(out.stderr) };
-}
+const client = (args: string[], stdin?: string) => runTask("client", args, stdin);
 
 Deno.test("cli: summarize through the relay prints the trail and the summary; --json from stdin", async () => {
   const world = await World.start();

@@ -1,26 +1,8 @@
 import assert from "node:assert/strict";
+import { runTask } from "../task.ts";
 import { tinyModel } from "./fixtures.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const DENO = `${ROOT}node_modules/.bin/deno`;
-
-async function task(args: string[], stdin?: string) {
-  const child = new Deno.Command(DENO, {
-    args: ["task", "--quiet", "summarize", ...args],
-    cwd: ROOT,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const { code, stdout, stderr } = await child.output();
-  const dec = new TextDecoder();
-  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
-}
+const task = (args: string[], stdin?: string) => runTask("summarize", args, stdin);
 
 /** One readable line per problem, no stack trace. */
 function assertReadable(err: string) {

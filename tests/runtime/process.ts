@@ -2,6 +2,8 @@
  * Starts the real runtime (`runtime/main.ts`) as its own process for tests, on an ephemeral port,
  * waits for its `ready` line, and finds its children (workers, model process) for memory scans.
  */
+import { spawnDeno } from "../../demo/spawn.ts";
+
 export interface RuntimeProcess {
   url: string;
   pid: number;
@@ -14,7 +16,6 @@ export interface RuntimeProcess {
 }
 
 const MAIN = new URL("../../runtime/main.ts", import.meta.url).pathname;
-const DENO = Deno.execPath();
 
 /** The child pids of `pid`, from /proc/PID/task/TID/children. */
 async function children(pid: number): Promise<number[]> {
@@ -38,63 +39,21 @@ export async function startRuntime(
   args: string[],
   options: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<RuntimeProcess> {
-  const child = new Deno.Command(DENO, {
-    args: [
-      "run",
-      "--allow-all",
-      "--v8-flags=--clear-free-memory",
-      MAIN,
-      "--listen",
-      "127.0.0.1:0",
-      ...args,
-    ],
-    env: { MALLOC_PERTURB_: "165", NO_COLOR: "1", ...options.env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-  })();
-  const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  /** The first line on stdout (the runtime prints only its ready line there). */
-  const firstLine = async (): Promise<string | undefined> => {
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await out.read();
-      if (done) return undefined;
-      text += value;
-    }
-    return text.split("\n")[0];
-  };
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    await child.status;
-    await out.cancel().catch(() => {});
-  };
-  const first = await Promise.race([
-    firstLine(),
-    new Promise<undefined>((r) =>
-      timer = setTimeout(() => r(undefined), options.timeoutMs ?? 120_000)
-    ),
-    child.status.then(() => undefined),
-  ]);
-  clearTimeout(timer);
-  const m = first?.match(/^ready (\S+) platform=\S+ measurement=([0-9a-f]+)/);
+  const child = await spawnDeno("runtime", MAIN, ["--listen", "127.0.0.1:0", ...args], {
+    env: options.env,
+    timeoutMs: options.timeoutMs ?? 120_000,
+  });
+  const m = child.first.match(/^ready (\S+) platform=\S+ measurement=([0-9a-f]+)/);
   if (!m) {
-    await stop();
-    throw new Error(`runtime did not start: ${first ?? ""}\n${stderr}`);
+    await child.stop();
+    throw new Error(`runtime did not start: ${child.first}\n${child.stderr()}`);
   }
   return {
     url: m[1],
     pid: child.pid,
     measurement: m[2],
-    stderr: () => stderr,
+    stderr: child.stderr,
     pids: () => descendants(child.pid),
-    stop,
+    stop: child.stop,
   };
 }

@@ -5,9 +5,9 @@
  */
 import { FrameReader } from "./frames.ts";
 import { READY } from "./channel.ts";
-import { childEnv } from "./pool.ts";
+import { childEnv, entryPoint, v8Flags } from "./pool.ts";
 
-const SERVER = new URL("./model_server.ts", import.meta.url).pathname;
+const SERVER = entryPoint("model_server", import.meta.url);
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
 export interface ModelProcess {
@@ -31,7 +31,7 @@ export async function startModelProcess(
       `--allow-net=unix:${socket}`,
       `--allow-write=${socket}`,
       "--allow-ffi",
-      "--v8-flags=--clear-free-memory",
+      v8Flags(),
       SERVER,
       "--model",
       model,

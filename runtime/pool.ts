@@ -31,6 +31,12 @@ export interface PoolOptions {
   readyTimeoutMs?: number;
   /** Consecutive start failures after which waiting requests are failed instead of held. */
   maxStartFailures?: number;
+  /**
+   * Workers starting at once (default: the CPUs this process may use). A start is CPU-bound:
+   * on one CPU (the CVM image's default vCPU) two starts in parallel both finish as late as
+   * two in a row would, and the first one ready is twice as late.
+   */
+  maxStarting?: number;
 }
 
 export class PoolError extends Error {
@@ -79,7 +85,15 @@ export class WorkerPool {
     if (!Number.isInteger(options.size) || options.size < 1) {
       throw new PoolError(`pool size must be a positive integer, not ${options.size}`);
     }
-    this.#options = { readyTimeoutMs: 30_000, maxStartFailures: 5, ...options };
+    this.#options = {
+      readyTimeoutMs: 30_000,
+      maxStartFailures: 5,
+      maxStarting: navigator.hardwareConcurrency,
+      ...options,
+    };
+    if (!Number.isInteger(this.#options.maxStarting) || this.#options.maxStarting < 1) {
+      throw new PoolError(`maxStarting must be a positive integer, not ${options.maxStarting}`);
+    }
     this.#channel = ChannelListener.open({ handshakeMs: this.#options.readyTimeoutMs });
     this.#refill();
   }
@@ -113,11 +127,14 @@ export class WorkerPool {
     return waiting;
   }
 
-  /** Waits until `size` workers are ready (start-up), or fails if they cannot start. */
-  async warm(): Promise<void> {
+  /**
+   * Waits until `count` workers (default: the pool's size) are ready, or fails if they cannot
+   * start; the pool goes on filling to its size either way.
+   */
+  async warm(count = this.#options.size): Promise<void> {
     const held: WorkerHandle[] = [];
     try {
-      for (let i = 0; i < this.#options.size; i++) held.push(await this.acquire());
+      for (let i = 0; i < count; i++) held.push(await this.acquire());
     } finally {
       for (const w of held) this.#busy.delete(w.pid);
       this.#ready.unshift(...held);
@@ -137,9 +154,16 @@ export class WorkerPool {
 
   #refill(): void {
     const wanted = Math.max(this.#options.size - this.#busy.size, this.#waiters.length);
-    while (!this.#closed && this.#ready.length + this.#starting < wanted) {
+    while (
+      !this.#closed && this.#ready.length + this.#starting < wanted &&
+      this.#starting < this.#options.maxStarting
+    ) {
       this.#starting++;
-      this.#spawnOne().finally(() => this.#starting--);
+      this.#spawnOne().finally(() => {
+        this.#starting--;
+        // the next start, when starts are capped (after a failure, #startFailed's back-off)
+        if (this.#failures === 0) this.#refill();
+      });
     }
   }
 
@@ -207,6 +231,27 @@ export class WorkerPool {
     clearTimeout(this.#retry);
     this.#retry = setTimeout(() => this.#refill(), Math.min(5_000, 100 * 2 ** this.#failures));
   }
+}
+
+/**
+ * The path of the entry point `name` next to the module at `from`: `worker.ts` beside the
+ * sources (`deno task runtime`), `worker.js` beside a bundle (the CVM image bundles each entry
+ * point, enclave-image/build.ts).
+ */
+export function entryPoint(name: string, from: string): string {
+  return new URL(`./${name}${from.endsWith(".js") ? ".js" : ".ts"}`, from).pathname;
+}
+
+/**
+ * `--v8-flags` for every process that handles request data (workers, the model process): freed
+ * memory is overwritten (`--clear-free-memory`), and on a single CPU (the CVM image's default
+ * launch) V8 compiles and collects garbage on the main thread (`--single-threaded`): its helper
+ * threads could only take turns with it there, and under emulation they cost a worker's start
+ * more than a second (enclave-image/README.md "Measured here").
+ */
+export function v8Flags(): string {
+  const single = navigator.hardwareConcurrency === 1 ? ",--single-threaded" : "";
+  return `--v8-flags=--clear-free-memory${single}`;
 }
 
 /**

@@ -90,7 +90,7 @@ const suite: BenchSuite = async () => {
 
     const memory = defaultMemory(manifest);
     const broker = (vm: Vm) =>
-      vm.waitForConsole(/cloister-init: evidence broker listening/, TIMEOUT_MS);
+      vm.waitForConsole(/cloister-init: \[[\d.]+\] evidence broker listening/, TIMEOUT_MS);
     const ready = (vm: Vm) => vm.ready(TIMEOUT_MS);
     const bareReady = (vm: Vm) => vm.waitForConsole(/cloister-bare: ready/, TIMEOUT_MS);
 

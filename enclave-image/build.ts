@@ -280,14 +280,23 @@ class Tree {
   }
 }
 
+/**
+ * The runtime's entry points: the runtime and the processes it starts (its one-shot workers,
+ * the model process), each bundled to a sibling `.js` (the runtime derives its children's paths
+ * from its own extension, runtime/pool.ts `entryPoint`).
+ */
+const RUNTIME_ENTRIES = ["runtime/main.ts", "runtime/worker.ts", "runtime/model_server.ts"];
+/** npm packages left out of the bundles and shipped as files: native code (`addOrtJs`). */
+const EXTERNAL = ["onnxruntime-node", "onnxruntime-common"];
+
+/** One JavaScript file of `entry` and everything it imports but `EXTERNAL`. */
 async function bundle(entry: string, outFile: string): Promise<Uint8Array> {
   await run(DENO, [
     "bundle",
     "--quiet",
     "--platform",
     "deno",
-    "--external",
-    "onnxruntime-node",
+    ...EXTERNAL.flatMap((p) => ["--external", p]),
     "-o",
     outFile,
     entry,
@@ -321,8 +330,15 @@ export interface Manifest {
   };
   cmdline: string;
   kernel: { release: string; modules: string[] };
-  /** The runtime's entry points, how many source files its graph has, and their listing's digest. */
-  runtime: { entries: string[]; files: number; packages: string[]; graph_sha256: string };
+  runtime: {
+    /** Each entry point the runtime runs, `deno bundle`d into the file the guest runs. */
+    bundles: { entry: string; path: string; sha256: string; bytes: number }[];
+    /** The checkout's files the bundles are built from: their `sha256sum` listing's digest. */
+    sources: { files: number; listing_sha256: string };
+    /** npm packages inside the bundles, and those shipped as files (native code). */
+    bundled_packages: string[];
+    external_packages: string[];
+  };
   guest: { port: number; evidence_port: string };
   measurements: {
     snp: {
@@ -457,33 +473,33 @@ export async function build(o: BuildOptions): Promise<Manifest> {
   tree.file("etc/cloister/modules", utf8(order.map((r) => `${release}/${r}\n`).join("")));
   o.log(`kernel ${release}: ${order.length} modules`);
 
-  // the broker, bundled; the runtime, as its module graph (README.md "Runtime packaging")
+  // the broker and the runtime's entry points, bundled (README.md "Runtime packaging")
   const work = Deno.makeTempDirSync({ prefix: "cloister-image-" });
+  const bundles: Manifest["runtime"]["bundles"] = [];
   try {
     tree.file("app/broker.js", await bundle("enclave-image/guest/broker.ts", `${work}/broker.js`));
+    for (const entry of RUNTIME_ENTRIES) {
+      const path = `app/${entry.replace(/\.ts$/, ".js")}`;
+      const data = await bundle(entry, `${work}/${entry.replaceAll("/", "_")}.js`);
+      tree.file(path, data);
+      bundles.push({ entry, path, sha256: sha256hex(data), bytes: data.length });
+    }
   } finally {
     Deno.removeSync(work, { recursive: true });
   }
-  const graph = await runtimeGraph();
-  for (const rel of graph.files) tree.file(`app/${rel}`, Deno.readFileSync(`${ROOT}/${rel}`));
-  for (const pkg of graph.packages) {
-    if (pkg === "onnxruntime-node" || pkg === "onnxruntime-common") continue; // addOrtJs
-    for (const rel of walk(`${ROOT}/node_modules/${pkg}`).sort()) {
-      if (!SKIP_IN_PACKAGES.test(rel)) {
-        tree.file(
-          `app/node_modules/${pkg}/${rel}`,
-          Deno.readFileSync(`${ROOT}/node_modules/${pkg}/${rel}`),
-        );
-      }
-    }
-  }
+  const sources = await runtimeSources();
+  tree.file("app/deno.json", Deno.readFileSync(`${ROOT}/deno.json`));
   const runtime: Manifest["runtime"] = {
-    entries: graph.entries,
-    files: graph.files.length,
-    packages: graph.packages,
-    graph_sha256: sha256hex(utf8(
-      graph.files.map((f) => `${sha256hex(Deno.readFileSync(`${ROOT}/${f}`))}  ${f}\n`).join(""),
-    )),
+    bundles,
+    sources: {
+      files: sources.files.length,
+      listing_sha256: sha256hex(utf8(
+        sources.files.map((f) => `${sha256hex(Deno.readFileSync(`${ROOT}/${f}`))}  ${f}\n`)
+          .join(""),
+      )),
+    },
+    bundled_packages: sources.packages.filter((p) => !EXTERNAL.includes(p)),
+    external_packages: EXTERNAL,
   };
   if (o.issuerKey) {
     const key = readFile(o.issuerKey, "issuer key");
@@ -604,30 +620,14 @@ function tdx(file: string | undefined): Manifest["measurements"]["tdx"] {
   };
 }
 
-/** Files of npm packages the guest never reads (source maps, type declarations, docs). */
-const SKIP_IN_PACKAGES = /(\.map|\.d\.[cm]?ts|\.md)$/;
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * The runtime's module graph as Deno resolves it: every `runtime/*.ts` is an entry (the runtime
- * starts some of them as processes of their own: workers, the model server), and the graph is
- * the local modules they import plus the npm packages those resolve into.
+ * The checkout's files and npm packages the runtime's entry points import, as Deno resolves
+ * them (`deno info`): what the bundles are made of.
  */
-async function runtimeGraph(): Promise<{ entries: string[]; files: string[]; packages: string[] }> {
-  const entries = [...Deno.readDirSync(`${ROOT}/runtime`)]
-    .filter((e) => e.isFile && e.name.endsWith(".ts") && !e.name.endsWith(".test.ts"))
-    .map((e) => `runtime/${e.name}`).sort();
-  const files = new Set<string>();
+async function runtimeSources(): Promise<{ files: string[]; packages: string[] }> {
+  const files = new Set<string>(["deno.json", "package.json", "package-lock.json"]);
   const packages = new Set<string>();
-  for (const entry of entries) {
+  for (const entry of RUNTIME_ENTRIES) {
     const info = JSON.parse(await run(DENO, ["info", "--json", entry], ROOT)) as {
       modules: { specifier?: string }[];
     };
@@ -643,57 +643,19 @@ async function runtimeGraph(): Promise<{ entries: string[]; files: string[]; pac
       else files.add(rel);
     }
   }
-  files.add("deno.json");
-  return { entries, files: [...files].sort(), packages: npmClosure(packages) };
+  return { files: [...files].sort(), packages: [...packages].sort() };
 }
 
-/**
- * The npm packages `direct` need at run time: `deno info` stops at a package's entry module
- * (it does not follow what a package imports), so each package's `dependencies` and installed
- * `optionalDependencies` are added, resolved from the top of node_modules (npm hoists; a package
- * that keeps a nested `node_modules/` ships it inside its own folder). onnxruntime-node's own
- * dependencies serve its install script only, and `addOrtJs` ships its JavaScript.
- */
-export function npmClosure(direct: Iterable<string>, modules = `${ROOT}/node_modules`): string[] {
-  const seen = new Set<string>();
-  const visit = (pkg: string, from: string) => {
-    if (seen.has(pkg)) return;
-    let manifest: Record<string, Record<string, string> | undefined>;
-    try {
-      manifest = JSON.parse(Deno.readTextFileSync(`${modules}/${pkg}/package.json`));
-    } catch {
-      throw new BuildError(
-        "bad-graph",
-        `${from} needs the npm package ${pkg}, which node_modules lacks (run npm ci)`,
-      );
-    }
-    seen.add(pkg);
-    if (pkg === "onnxruntime-node" || pkg === "onnxruntime-common") return;
-    for (const dep of Object.keys(manifest.dependencies ?? {})) {
-      if (!exists(`${modules}/${pkg}/node_modules/${dep}`)) visit(dep, pkg);
-    }
-    for (const dep of Object.keys(manifest.optionalDependencies ?? {})) {
-      if (!exists(`${modules}/${pkg}/node_modules/${dep}`) && exists(`${modules}/${dep}`)) {
-        visit(dep, pkg);
-      }
-    }
-  };
-  for (const pkg of direct) visit(pkg, "the runtime");
-  return [...seen].sort();
-}
-
-/** package.json for /app: the checkout's dependencies (bare specifiers resolve through it). */
+/** package.json for /app: the external packages, so the bundles' bare imports of them resolve. */
 function appPackageJson(): Uint8Array {
-  const pkg = JSON.parse(Deno.readTextFileSync(`${ROOT}/package.json`));
-  return utf8(
-    JSON.stringify({ type: "module", private: true, dependencies: pkg.dependencies }, null, 2) +
-      "\n",
-  );
+  const deps = JSON.parse(Deno.readTextFileSync(`${ROOT}/package.json`)).dependencies;
+  const dependencies = Object.fromEntries(EXTERNAL.filter((p) => deps[p]).map((p) => [p, deps[p]]));
+  return utf8(JSON.stringify({ type: "module", private: true, dependencies }, null, 2) + "\n");
 }
 
 /** onnxruntime-node's JavaScript (no maps, no types) and onnxruntime-common, for the runtime. */
 function addOrtJs(tree: Tree): void {
-  for (const pkg of ["onnxruntime-node", "onnxruntime-common"]) {
+  for (const pkg of EXTERNAL) {
     const base = `${ROOT}/node_modules/${pkg}`;
     tree.file(`app/node_modules/${pkg}/package.json`, Deno.readFileSync(`${base}/package.json`));
     for (const rel of walk(`${base}/dist`).sort()) {
@@ -813,9 +775,14 @@ if (import.meta.main) {
     console.log(`vmlinuz     ${m.outputs.vmlinuz.sha256}  ${mb(m.outputs.vmlinuz.bytes)}`);
     console.log(`initrd      ${m.outputs.initrd.sha256}  ${mb(m.outputs.initrd.bytes)}`);
     console.log(`cmdline     ${m.cmdline}`);
+    for (const b of m.runtime.bundles) {
+      console.log(`${b.path.padEnd(25)} ${b.sha256}  ${mb(b.bytes)}`);
+    }
     console.log(
-      `runtime     ${m.runtime.files} source files from ${m.runtime.entries.join(", ")}; ` +
-        `npm ${m.runtime.packages.join(", ")}; listing ${m.runtime.graph_sha256}`,
+      `runtime     bundled from ${m.runtime.sources.files} files of this checkout (listing ` +
+        `${m.runtime.sources.listing_sha256}); npm bundled ${
+          m.runtime.bundled_packages.join(", ")
+        }; shipped as files ${m.runtime.external_packages.join(", ")}`,
     );
     console.log(
       `SEV-SNP     ${snp.measurement}\n            (${snp.vcpus} × ${snp.vcpu_type}, features ` +

@@ -132,7 +132,18 @@ Deno.test({
     assert.equal(a.measurements.snp.measurement, measureFolder(OUT_A, a));
     assert.ok(a.cmdline.includes("init_on_free=1") && a.cmdline.includes("init_on_alloc=1"));
     assert.ok(!/\broot=/.test(a.cmdline), "no root= on the command line");
-    assert.ok(a.runtime.files > 0 && a.runtime.entries.includes("runtime/main.ts"));
+    // the runtime ships as one bundle per entry point it runs, each listed with its digest
+    assert.deepEqual(a.runtime.bundles.map((x) => x.entry), [
+      "runtime/main.ts",
+      "runtime/worker.ts",
+      "runtime/model_server.ts",
+    ]);
+    const files = new Map(a.initrd.files.map((f) => [f.path, f.sha256]));
+    for (const bundle of a.runtime.bundles) {
+      assert.equal(files.get(bundle.path), bundle.sha256, bundle.path);
+    }
+    assert.ok(a.runtime.sources.files > 0);
+    assert.ok(![...files.keys()].some((p) => p.endsWith(".ts")), "no TypeScript in the image");
   },
 });
 

@@ -199,7 +199,7 @@ async function measure(side: Side, issuer: TestIssuer): Promise<Result[]> {
 const suite: BenchSuite = async () => {
   const issuer = await TestIssuer.open();
   try {
-    const extractiveRounds = 40;
+    const extractiveRounds = 60;
     const chat = await chatMessages(20 * callsFor(extractiveRounds));
     const extractive = await measure({
       name: "extractive, 20 messages",
@@ -214,7 +214,7 @@ const suite: BenchSuite = async () => {
       rounds: extractiveRounds,
     }, issuer);
 
-    const t5Rounds = 12;
+    const t5Rounds = 30;
     const dir = await fixedLengthT5();
     const texts = await passages(dir, INPUT_TOKENS, callsFor(t5Rounds));
     const fewest = Math.min(...texts.map((t) => t.tokens));

@@ -5,9 +5,9 @@
  *
  * Inputs are pinned in `inputs.json` by version and SHA-256: Debian bookworm packages (fetched
  * with `apt-get download` into `.cache/enclave-image/debs/`), the Deno binary and onnxruntime's
- * CPU library from node_modules, and the firmware the measurement is computed for. The runtime
- * ships as its module graph, file for file, and the evidence broker `deno bundle`d (README.md
- * says why). Same inputs, same bytes: no timestamp, path or host-specific value reaches an output.
+ * CPU library from node_modules, and the firmware the measurement is computed for. The runtime's
+ * entry points and the evidence broker ship `deno bundle`d, onnxruntime as files (README.md says
+ * why). Same inputs, same bytes: no timestamp, path or host-specific value reaches an output.
  *
  *   deno task image [--out DIR] [--ovmf FILE] [--kernel FILE.deb --kernel-sha256 HEX]
  *                   [--tdvf FILE] [--model DIR] [--issuer-key FILE] [--vcpus N] [--vcpu-type NAME] [--guest-features HEX]
@@ -335,7 +335,7 @@ export interface Manifest {
     bundles: { entry: string; path: string; sha256: string; bytes: number }[];
     /** The checkout's files the bundles are built from: their `sha256sum` listing's digest. */
     sources: { files: number; listing_sha256: string };
-    /** npm packages inside the bundles, and those shipped as files (native code). */
+    /** npm packages the sources import, inside the bundles; and those shipped as files. */
     bundled_packages: string[];
     external_packages: string[];
   };
@@ -776,7 +776,7 @@ if (import.meta.main) {
     console.log(`initrd      ${m.outputs.initrd.sha256}  ${mb(m.outputs.initrd.bytes)}`);
     console.log(`cmdline     ${m.cmdline}`);
     for (const b of m.runtime.bundles) {
-      console.log(`${b.path.padEnd(25)} ${b.sha256}  ${mb(b.bytes)}`);
+      console.log(`${b.path.padEnd(28)} ${b.sha256}  ${mb(b.bytes)}`);
     }
     console.log(
       `runtime     bundled from ${m.runtime.sources.files} files of this checkout (listing ` +

@@ -6,8 +6,8 @@
  *
  * "Ready" is the runtime answering GET /.well-known/ohttp-gateway on the forwarded port (what
  * `deno task boot` waits for): kernel, init, drivers, network, the evidence broker with a report
- * from the emulated secure processor, the runtime with its first key epoch attested and its warm
- * workers started. Each boot also records when the broker was ready and the host's 1-minute load
+ * from the emulated secure processor, the runtime with its first key epoch attested and its first
+ * worker warm (runtime/README.md "ready"). Each boot also records when the broker was ready and the host's 1-minute load
  * average, since a TCG guest's speed follows how much of the host it gets. Both boot with
  * `deno task boot`'s default memory for the image (`defaultMemory`).
  *

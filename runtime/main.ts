@@ -189,7 +189,7 @@ export async function workerCommand(
         `--allow-write=${sockets.join(",")}`,
         `--allow-net=${sockets.map((s) => `unix:${s}`).join(",")}`,
         "--allow-ffi",
-        v8Flags(),
+        v8Flags(["--expose-gc"]), // worker.ts collects its warm-up garbage before it is ready
         WORKER,
         "--channel",
         channel,

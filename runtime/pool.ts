@@ -249,9 +249,9 @@ export function entryPoint(name: string, from: string): string {
  * threads could only take turns with it there, and under emulation they cost a worker's start
  * more than a second (enclave-image/README.md "Measured here").
  */
-export function v8Flags(): string {
-  const single = navigator.hardwareConcurrency === 1 ? ",--single-threaded" : "";
-  return `--v8-flags=--clear-free-memory${single}`;
+export function v8Flags(extra: string[] = []): string {
+  const single = navigator.hardwareConcurrency === 1 ? ["--single-threaded"] : [];
+  return `--v8-flags=${["--clear-free-memory", ...single, ...extra].join(",")}`;
 }
 
 /**

@@ -108,6 +108,9 @@ async function main(args: string[]): Promise<void> {
       );
     }
   }
+  // Collect the warm-up's garbage now, while no request waits: left to V8, that full collection
+  // (20–30 ms here, once a seq2seq worker had tokenised a long input) fell inside the request.
+  (globalThis as { gc?: () => void }).gc?.();
   const conn = await connectToPool(channel);
   const frame = await readOwnedFrame(conn);
   if (!frame) return;

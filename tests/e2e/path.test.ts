@@ -1,10 +1,10 @@
 /**
-import { Buffer } from "node:buffer";
  * The whole path with the real processes on loopback (issue 6 "End-to-end tests"): the
  * transparency log, the issuer, EMULATED runtime nodes and the relay as separate processes
  * (demo/fleet.ts), and the client SDK. One world is started for all the steps.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { Fleet, LOG_ORIGIN } from "../../demo/fleet.ts";
 import { ClientError, memoryStorage } from "../../client/mod.ts";
 import { cachedModel } from "../../model/builders/cache.ts";
@@ -16,6 +16,7 @@ import { encodeReleaseEntry } from "../../protocol/logentry.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { toHex, utf8 } from "../../protocol/bytes.ts";
 import { textPatterns } from "../runtime/memscan.ts";
+import { refusal as refusalOf } from "../refusal.ts";
 
 const MESSAGES = {
   messages: [
@@ -26,15 +27,7 @@ const MESSAGES = {
   ],
 };
 
-async function refusal(p: Promise<unknown>): Promise<ClientError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ClientError) return e;
-    throw e;
-  }
-  throw new Error("expected a refusal, got an answer");
-}
+const refusal = (p: Promise<unknown>) => refusalOf(p, ClientError);
 
 /** Everything the gateway side of the relay receives and answers, for one node. */
 function captureProxy(target: string) {

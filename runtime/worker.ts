@@ -100,10 +100,8 @@ async function main(args: string[]): Promise<void> {
   // Once end to end (a seq2seq model: through the model process), then WARM_UP_RUNS times a
   // longer conversation (a seq2seq model: everything but the generation, which the model
   // process does not need warmed), and for a seq2seq model WARM_UP_RUNS times the same words as
-  // one text. Measured here: one run left the extractive request path in V8's interpreter, about
-  // 1.4 ms slower per request; one short run left the t5 worker's first tokenisation of a
-  // 512-token input about 100 ms slower; a tokenizer warmed on short texts only took 20–36 ms
-  // over its first long text, 5–7 ms after 20 runs of a 300-token one (8 runs: 31 ms).
+  // one text: measured here, a tokenizer warmed on short texts only took 20–36 ms over its first
+  // long text, 5–7 ms after 20 runs of a 300-token one (8 runs: 31 ms).
   for (
     const [request, summarizing, runs] of [
       [WARM_UP_SHORT, summarizer, 1],

@@ -17,6 +17,8 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Killed (SIGKILL) if no line came by then; default 180 s. */
   timeoutMs?: number;
+  /** Extra `deno run` flags, before the script (tests: `--inspect=127.0.0.1:0`). */
+  denoFlags?: string[];
 }
 
 /**
@@ -30,7 +32,14 @@ export async function spawnDeno(
   options: SpawnOptions = {},
 ): Promise<Child> {
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--v8-flags=--clear-free-memory", script, ...args],
+    args: [
+      "run",
+      "--allow-all",
+      "--v8-flags=--clear-free-memory",
+      ...options.denoFlags ?? [],
+      script,
+      ...args,
+    ],
     env: { MALLOC_PERTURB_: "165", NO_COLOR: "1", ...options.env },
     stdin: "null",
     stdout: "piped",

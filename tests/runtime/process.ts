@@ -37,11 +37,12 @@ export async function descendants(pid: number): Promise<number[]> {
 
 export async function startRuntime(
   args: string[],
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+  options: { env?: Record<string, string>; timeoutMs?: number; denoFlags?: string[] } = {},
 ): Promise<RuntimeProcess> {
   const child = await spawnDeno("runtime", MAIN, ["--listen", "127.0.0.1:0", ...args], {
     env: options.env,
     timeoutMs: options.timeoutMs ?? 120_000,
+    denoFlags: options.denoFlags,
   });
   const m = child.first.match(/^ready (\S+) platform=\S+ measurement=([0-9a-f]+)/);
   if (!m) {

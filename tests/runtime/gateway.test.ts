@@ -86,7 +86,7 @@ Deno.test("bad input of every kind gets its status and reason, and the runtime k
   ]);
   try {
     const { url } = runtime;
-    const tokens = issuer.tokens(12);
+    const tokens = await issuer.tokens(12);
     let config: KeyConfig;
     let keysBody: Uint8Array;
     const send = (bhttp: Uint8Array) => sendBhttp(url, config, bhttp);
@@ -262,7 +262,7 @@ Deno.test("bad input of every kind gets its status and reason, and the runtime k
         const bad = await send(summarizeRequest(MESSAGES, forged(tokens[1])));
         assert.equal(bad.status, 401);
         assert.match(bad.json!.error!, /^token refused: invalid-token: /);
-        const foreign = await send(summarizeRequest(MESSAGES, other.token()));
+        const foreign = await send(summarizeRequest(MESSAGES, await other.token()));
         assert.equal(foreign.status, 401);
         assert.match(foreign.json!.error!, /^token refused: unknown-key: /);
         const garbled = await send(summarizeRequest(MESSAGES, "PrivateToken token=@@"));
@@ -326,6 +326,36 @@ Deno.test("bad input of every kind gets its status and reason, and the runtime k
     await runtime.stop();
     await issuer.close();
     await other.close();
+  }
+});
+
+Deno.test("type 0x0002 tokens: the runtime verifies them with the issuer's public key alone, once each", async () => {
+  const issuer = await TestIssuer.open({ tokenType: 2 });
+  const type1 = await TestIssuer.open();
+  const keyFile = await Deno.readTextFile(issuer.keyFile);
+  assert.doesNotMatch(keyFile, /secretKey/, "an origin's type 2 key file holds no secret");
+  const runtime = await startRuntime(["--emulated", "--issuer-key", issuer.keyFile, "--pool", "1"]);
+  try {
+    const config = await keyConfig(runtime.url);
+    const send = (authorization: string) =>
+      sendBhttp(runtime.url, config, summarizeRequest(MESSAGES, authorization));
+    const [token] = await issuer.tokens(1);
+    const bad = await send(forged(token));
+    assert.equal(bad.status, 401);
+    assert.match(bad.json!.error!, /^token refused: invalid-token: /);
+    const good = await send(token);
+    assert.equal(good.status, 200, JSON.stringify(good.json));
+    assert.ok(good.json!.summary!.length > 0);
+    const again = await send(token);
+    assert.equal(again.status, 401);
+    assert.match(again.json!.error!, /^token refused: double-spend: /);
+    const other = await send(await type1.token());
+    assert.equal(other.status, 401);
+    assert.match(other.json!.error!, /^token refused: unknown-key: /);
+  } finally {
+    await runtime.stop();
+    await issuer.close();
+    await type1.close();
   }
 });
 

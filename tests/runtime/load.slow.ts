@@ -56,7 +56,7 @@ function messages(marker: string, n: number) {
 Deno.test(`load: ${CLIENTS} clients × ${REQUESTS} requests, no mix-ups, no errors, memory flat`, async () => {
   const issuer = await TestIssuer.open();
   let t0 = performance.now();
-  const tokens = issuer.tokens(CLIENTS * (REQUESTS + WARM_UP));
+  const tokens = await issuer.tokens(CLIENTS * (REQUESTS + WARM_UP));
   console.log(
     `${tokens.length} tokens issued in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );

@@ -26,6 +26,13 @@ export class Inspector {
       if (msg.error) waiter.reject(new Error(`inspector: ${msg.error.message}`));
       else waiter.resolve(msg.result);
     };
+    // A process that died mid-call must fail the call, not leave the test waiting forever.
+    socket.onclose = () => {
+      for (const waiter of this.#pending.values()) {
+        waiter.reject(new Error("inspector: the connection closed"));
+      }
+      this.#pending.clear();
+    };
   }
 
   static async connect(url: string): Promise<Inspector> {
@@ -38,6 +45,9 @@ export class Inspector {
   }
 
   call<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    if (this.socket.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new Error("inspector: the connection is closed"));
+    }
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });

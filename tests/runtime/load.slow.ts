@@ -67,8 +67,9 @@ Deno.test(`load: ${CLIENTS} clients × ${REQUESTS} requests, no mix-ups, no erro
     "--pool",
     "4",
   ], { denoFlags: ["--inspect=127.0.0.1:0"] });
-  const inspector = await Inspector.connect(inspectorUrl(runtime.stderr()));
+  let inspector: Inspector | undefined;
   try {
+    inspector = await Inspector.connect(inspectorUrl(runtime.stderr()));
     const config = await keyConfig(runtime.url);
     const latencies: number[] = [];
     const client = async (c: number, count: number, offset: number) => {
@@ -125,7 +126,7 @@ Deno.test(`load: ${CLIENTS} clients × ${REQUESTS} requests, no mix-ups, no erro
     );
     throw e;
   } finally {
-    inspector.close();
+    inspector?.close();
     await runtime.stop();
     await issuer.close();
   }

@@ -2,7 +2,7 @@
  * Starts the real runtime (`runtime/main.ts`) as its own process for tests, on an ephemeral port,
  * waits for its `ready` line, and finds its children (workers, model process) for memory scans.
  */
-import { spawnDeno } from "../../demo/spawn.ts";
+import { spawnDeno, type SpawnOptions } from "../../demo/spawn.ts";
 
 export interface RuntimeProcess {
   url: string;
@@ -37,12 +37,11 @@ export async function descendants(pid: number): Promise<number[]> {
 
 export async function startRuntime(
   args: string[],
-  options: { env?: Record<string, string>; timeoutMs?: number; denoFlags?: string[] } = {},
+  options: SpawnOptions = {},
 ): Promise<RuntimeProcess> {
   const child = await spawnDeno("runtime", MAIN, ["--listen", "127.0.0.1:0", ...args], {
-    env: options.env,
+    ...options,
     timeoutMs: options.timeoutMs ?? 120_000,
-    denoFlags: options.denoFlags,
   });
   const m = child.first.match(/^ready (\S+) platform=\S+ measurement=([0-9a-f]+)/);
   if (!m) {

@@ -178,7 +178,9 @@ export function blindSign(sk: RsaPrivateKey, blindedMsg: Uint8Array): Uint8Array
   // RSASP1 with the Chinese remainder theorem (RFC 8017 §5.2.1 2.b).
   const s1 = modPow(m, sk.d % (sk.p - 1n), sk.p);
   const s2 = modPow(m, sk.d % (sk.q - 1n), sk.q);
-  const h = (modInverse(sk.q, sk.p) * (s1 - s2 + sk.p)) % sk.p;
+  // h = qInv · (s1 − s2) mod p, reduced into [0, p): s2 < q may exceed s1 + p when q > p, and
+  // BigInt's % keeps the sign of a negative dividend.
+  const h = (modInverse(sk.q, sk.p) * (((s1 - s2) % sk.p) + sk.p)) % sk.p;
   const s = s2 + sk.q * h;
   if (modPow(s, sk.e, sk.n) !== m) {
     throw new BlindRsaError("signing-failure", "signature check failed");

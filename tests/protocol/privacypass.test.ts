@@ -21,7 +21,15 @@ import {
   SpentTokens,
   voprf,
 } from "../../protocol/privacypass.ts";
-import { generateRsaKey } from "../../protocol/rsabssa.ts";
+import {
+  blindSign,
+  generateRsaKey,
+  modInverse,
+  modPow,
+  modulusBytes,
+  os2ip,
+} from "../../protocol/rsabssa.ts";
+import { i2osp } from "../../protocol/bytes.ts";
 
 const ISSUER = "issuer.cloister.test";
 
@@ -149,6 +157,23 @@ Deno.test("type 2: issue, finalize, verify publicly, redeem once", async () => {
     blindrsa.finalizeToken(state, new Uint8Array(256)),
     rejects("invalid-response"),
   );
+});
+
+Deno.test("blind signing recombines the CRT halves in range when q > p (RFC 8017 §5.2.1)", async () => {
+  const generated = await generateRsaKey(1024);
+  // The same key with its primes named so that q > p.
+  const [p, q] = generated.p < generated.q
+    ? [generated.p, generated.q]
+    : [generated.q, generated.p];
+  const sk = { ...generated, p, q };
+  // m ≡ 1 (mod p) and m ≡ −1 (mod q): s1 = 1 and s2 = q − 1 (d is odd), so s1 − s2 + p < 0 —
+  // the case that, with a key whose q > p, refused a few percent of token requests before the
+  // reduction was fixed ("signature check failed").
+  const m = 1n + p * (((q - 2n) * modInverse(p, q)) % q);
+  assert.equal(m % p, 1n);
+  assert.equal(m % q, q - 1n);
+  const blindSig = blindSign(sk, i2osp(m, modulusBytes(sk)));
+  assert.equal(os2ip(blindSig), modPow(m, sk.d, sk.n));
 });
 
 Deno.test("headers: WWW-Authenticate and Authorization round-trip; other schemes skipped", () => {

@@ -26,13 +26,17 @@
  * Ratios (names stable): `runtime-extractive-overhead-ms` = gateway median − direct median, in
  * milliseconds (goal < 2); `runtime-t5-overhead` = gateway median / direct median (goal < 1.01);
  * `runtime-extractive-overhead` = the extractive ratio, and `runtime-extractive-type2-overhead-ms`
- * the extractive request paid with a type 0x0002 token, for reference. Values > 1 (or > 0 ms)
- * are what the privacy layers cost.
+ * the extractive request paid with a type 0x0002 token, for reference;
+ * `runtime-floor-overhead-ms` the same request through bench/gateway_floor.ts, the runtime's
+ * request path in one process without worker, frames or pool: what no design can avoid here;
+ * `runtime-floor-unpaid-overhead-ms` the same floor without a token.
+ * Values > 1 (or > 0 ms) are what the privacy layers cost.
  */
 import { compare, type Ratio, ratio, type Result } from "./harness.ts";
 import type { BenchSuite } from "./main.ts";
 import { chatMessages } from "./model_extractive.ts";
-import { descendants, startRuntime } from "../tests/runtime/process.ts";
+import { descendants, type RuntimeProcess, startRuntime } from "../tests/runtime/process.ts";
+import { spawnDeno } from "../demo/spawn.ts";
 import { keyConfig, sendBhttp, summarizeRequest } from "../tests/runtime/send.ts";
 import { TestIssuer } from "../tests/runtime/issuer.ts";
 import { cachedModel, localCorpus } from "../model/builders/cache.ts";
@@ -44,6 +48,7 @@ const GOALS = { extractiveMs: 2, t5Ratio: 1.01 };
 const INPUT_TOKENS = 512;
 const NEW_TOKENS = 64;
 const BENCH_DIR = new URL("../.cache/bench/runtime/", import.meta.url).pathname;
+const FLOOR = new URL("./gateway_floor.ts", import.meta.url).pathname;
 
 const log = (line: string) => console.error(line);
 
@@ -132,6 +137,19 @@ async function passages(
   return out;
 }
 
+type Server = Pick<RuntimeProcess, "url" | "pid" | "stderr" | "stop">;
+
+/** bench/gateway_floor.ts: the runtime's request path in one process, without its isolation. */
+async function startFloor(args: string[]): Promise<Server> {
+  const child = await spawnDeno("floor", FLOOR, args);
+  const m = child.first.match(/^ready (\S+)/);
+  if (!m) {
+    await child.stop();
+    throw new Error(`the floor gateway did not start: ${child.first}\n${child.stderr()}`);
+  }
+  return { url: m[1], pid: child.pid, stderr: child.stderr, stop: child.stop };
+}
+
 interface Side {
   name: string;
   /** Runtime arguments besides the common ones. */
@@ -145,6 +163,8 @@ interface Side {
    */
   inputs: { body: { messages: unknown } | { text: string }; input: SummarizeInput }[];
   load: () => ReturnType<typeof loadSummarizer>;
+  /** Starts what the requests go through (default: the runtime with `args`). */
+  start?: (issuerKeyFile: string) => Promise<Server>;
   /** Options of the direct call: the runtime's own, where it sets any. */
   options?: SummarizeOptions;
   rounds: number;
@@ -158,14 +178,11 @@ const callsFor = (rounds: number) => 1 + WARM_UP + 1 + rounds;
 async function measure(side: Side, issuer: TestIssuer): Promise<Result[]> {
   const tokens = await issuer.tokens(callsFor(side.rounds));
   const summarizer = await side.load();
-  const runtime = await startRuntime([
-    "--emulated",
-    "--issuer-key",
-    issuer.keyFile,
-    "--pool",
-    "1",
-    ...side.args,
-  ]);
+  const runtime = await (side.start ??
+    ((keyFile) =>
+      startRuntime(["--emulated", "--issuer-key", keyFile, "--pool", "1", ...side.args])))(
+      issuer.keyFile,
+    );
   try {
     const config = await keyConfig(runtime.url);
     let gatewayCalls = 0;
@@ -218,6 +235,18 @@ const suite: BenchSuite = async () => {
       rounds: extractiveRounds,
     });
     const extractive = await measure(extractiveSide("extractive, 20 messages"), issuer);
+    // The same request through the floor: the runtime's request path without its isolation.
+    const floor = await measure({
+      ...extractiveSide("extractive, 20 messages, no isolation (floor)"),
+      start: (keyFile) => startFloor(["--issuer-key", keyFile]),
+      processes: 1,
+    }, issuer);
+    // ... and without a token: the floor of everything else.
+    const floorUnpaid = await measure({
+      ...extractiveSide("extractive, 20 messages, no isolation, no token (floor)"),
+      start: () => startFloor(["--no-tokens"]),
+      processes: 1,
+    }, issuer);
     // The same request paid with a publicly verifiable token: what the design costs without the
     // VOPRF P-384 evaluation (for reference; the goal is the default token type's).
     const extractive2 = await measure(
@@ -250,10 +279,14 @@ const suite: BenchSuite = async () => {
     });
     const extractiveAdded = addedMs("runtime-extractive-overhead-ms", extractive);
     const type2Added = addedMs("runtime-extractive-type2-overhead-ms", extractive2);
+    const floorAdded = addedMs("runtime-floor-overhead-ms", floor);
+    const unpaidAdded = addedMs("runtime-floor-unpaid-overhead-ms", floorUnpaid);
     const ratios: Ratio[] = [
       extractiveAdded,
       ratio("runtime-extractive-overhead", extractive[0], extractive[1]),
       type2Added,
+      floorAdded,
+      unpaidAdded,
       ratio("runtime-t5-overhead", t5[0], t5[1]),
     ];
     const extractiveMs = extractiveAdded.value;
@@ -269,13 +302,24 @@ const suite: BenchSuite = async () => {
         `0x0002 token instead (for reference)`,
     );
     console.log(
+      `runtime-floor-overhead-ms = ${floorAdded.value.toFixed(2)} ms added by the request path ` +
+        `alone (HTTP, OHTTP/HPKE, BHTTP, the type 0x0001 redemption; no isolation, ` +
+        `bench/gateway_floor.ts): the least any design adds; ${
+          (100 * floorAdded.value / t5[1].median).toFixed(2)
+        } % of the direct t5 median`,
+    );
+    console.log(
+      `runtime-floor-unpaid-overhead-ms = ${unpaidAdded.value.toFixed(2)} ms by the same ` +
+        `without a token`,
+    );
+    console.log(
       `runtime-t5-overhead = ${t5Ratio.toFixed(4)}: ${((t5Ratio - 1) * 100).toFixed(2)} % ` +
         `(${(t5[0].median - t5[1].median).toFixed(1)} ms) added to the t5-small request ` +
         `(gateway median / direct median; goal < ${((GOALS.t5Ratio - 1) * 100).toFixed(0)} %: ${
           t5Ratio < GOALS.t5Ratio ? "met" : "NOT met"
         })`,
     );
-    return { results: [...extractive, ...extractive2, ...t5], ratios };
+    return { results: [...extractive, ...extractive2, ...floor, ...floorUnpaid, ...t5], ratios };
   } finally {
     await issuer.close();
     await publicIssuer.close();

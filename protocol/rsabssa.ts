@@ -175,17 +175,27 @@ export function blindSign(sk: RsaPrivateKey, blindedMsg: Uint8Array): Uint8Array
   }
   const m = os2ip(blindedMsg);
   if (m >= sk.n) throw new BlindRsaError("bad-message", "blinded message is not below n");
-  // RSASP1 with the Chinese remainder theorem (RFC 8017 §5.2.1 2.b).
+  // RFC 9474 §7.1: the private-key operation runs on a client-chosen value, so it is blinded
+  // (Kocher 1996, §10): BigInt arithmetic is not constant-time, and its timing must depend on
+  // a random r, not on m.
+  let r: bigint;
+  do r = randomBelow(sk.n); while (r < 2n);
+  const rInverse = modInverse(r, sk.n);
+  const s = (rsasp1(sk, (m * modPow(r, sk.e, sk.n)) % sk.n) * rInverse) % sk.n;
+  if (modPow(s, sk.e, sk.n) !== m) {
+    throw new BlindRsaError("signing-failure", "signature check failed");
+  }
+  return i2osp(s, k);
+}
+
+/** RFC 8017 §5.2.1 RSASP1, m^d mod n with the Chinese remainder theorem (2.b). */
+export function rsasp1(sk: RsaPrivateKey, m: bigint): bigint {
   const s1 = modPow(m, sk.d % (sk.p - 1n), sk.p);
   const s2 = modPow(m, sk.d % (sk.q - 1n), sk.q);
   // h = qInv · (s1 − s2) mod p, reduced into [0, p): s2 < q may exceed s1 + p when q > p, and
   // BigInt's % keeps the sign of a negative dividend.
   const h = (modInverse(sk.q, sk.p) * (((s1 - s2) % sk.p) + sk.p)) % sk.p;
-  const s = s2 + sk.q * h;
-  if (modPow(s, sk.e, sk.n) !== m) {
-    throw new BlindRsaError("signing-failure", "signature check failed");
-  }
-  return i2osp(s, k);
+  return s2 + sk.q * h;
 }
 
 /** RFC 9474 §4.4 Finalize: unblinds and verifies; throws when the signature is invalid. */

@@ -28,6 +28,7 @@ import {
   modPow,
   modulusBytes,
   os2ip,
+  rsasp1,
 } from "../../protocol/rsabssa.ts";
 import { i2osp } from "../../protocol/bytes.ts";
 
@@ -159,7 +160,7 @@ Deno.test("type 2: issue, finalize, verify publicly, redeem once", async () => {
   );
 });
 
-Deno.test("blind signing recombines the CRT halves in range when q > p (RFC 8017 §5.2.1)", async () => {
+Deno.test("RSASP1 recombines the CRT halves in range when q > p (RFC 8017 §5.2.1)", async () => {
   const generated = await generateRsaKey(1024);
   // The same key with its primes named so that q > p.
   const [p, q] = generated.p < generated.q
@@ -172,6 +173,8 @@ Deno.test("blind signing recombines the CRT halves in range when q > p (RFC 8017
   const m = 1n + p * (((q - 2n) * modInverse(p, q)) % q);
   assert.equal(m % p, 1n);
   assert.equal(m % q, q - 1n);
+  assert.equal(rsasp1(sk, m), modPow(m, sk.d, sk.n));
+  // blindSign blinds m first (RFC 9474 §7.1): the same signature, whatever r it drew.
   const blindSig = blindSign(sk, i2osp(m, modulusBytes(sk)));
   assert.equal(os2ip(blindSig), modPow(m, sk.d, sk.n));
 });

@@ -138,6 +138,16 @@ function checkKeyConfig(config: KeyConfig): void {
       `${algorithms.length} symmetric algorithms; 1..16383 allowed`,
     );
   }
+  for (const [i, { kdfId, aeadId }] of algorithms.entries()) {
+    for (const [name, id] of [["KDF", kdfId], ["AEAD", aeadId]] as const) {
+      if (!Number.isInteger(id) || id < 0 || id > 0xffff) {
+        throw new OhttpError(
+          "invalid-key-config",
+          `algorithm ${i}: ${name} id ${id} is not 16 bits`,
+        );
+      }
+    }
+  }
 }
 
 /** Encodes one Key Config (§3.1). */
@@ -202,6 +212,12 @@ export function encodeKeyConfigs(configs: readonly KeyConfig[]): Uint8Array {
   return concat(
     ...configs.flatMap((c) => {
       const encoded = encodeKeyConfig(c);
+      if (encoded.length > 0xffff) {
+        throw new OhttpError(
+          "invalid-key-config",
+          `key config ${c.keyId} is ${encoded.length} bytes, over the list's 2-byte length`,
+        );
+      }
       return [i2osp(encoded.length, 2), encoded];
     }),
   );

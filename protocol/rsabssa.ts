@@ -233,7 +233,7 @@ export async function verify(
     {
       kty: "RSA",
       n: toBase64Url(i2osp(pk.n, modulusBytes(pk)), false),
-      e: toBase64Url(i2osp(pk.e, 3), false),
+      e: toBase64Url(i2osp(pk.e, Math.ceil(bitLength(pk.e) / 8)), false),
     },
     { name: "RSA-PSS", hash: "SHA-384" },
     false,

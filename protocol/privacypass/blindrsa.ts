@@ -80,6 +80,11 @@ export function decodePublicKey(spki: Uint8Array): RsaPublicKey {
   r.end();
   const pk = { n, e };
   if (modulusBytes(pk) !== NK) r.fail(`modulus is ${modulusBytes(pk) * 8} bits, not 2048`, 0);
+  // RFC 8017 §3.1: 3 ≤ e ≤ n − 1, and odd (gcd(e, λ(n)) = 1); e = 0 or 1 would make the client's
+  // blinding (RFC 9474 §4.2, m · r^e) no blinding at all.
+  if (e < 3n || e >= n || (e & 1n) === 0n) {
+    r.fail(`public exponent ${e} is not an odd integer in 3..n−1`, 0);
+  }
   if (!equalBytes(encodePublicKey(pk), spki)) r.fail("not the canonical DER encoding", 0);
   return pk;
 }

@@ -71,6 +71,9 @@ export function parseIssuerKeys(text: string): IssuerKeys {
   if (!Array.isArray(doc.keys) || doc.keys.length === 0) return fail("no keys");
   const keys = doc.keys.map((k: Record<string, unknown>, i: number): IssuerKey => {
     const where = `keys[${i}]`;
+    if (typeof k !== "object" || k === null || Array.isArray(k)) {
+      return fail(`${where} is not an object`);
+    }
     if (k.tokenType !== 1 && k.tokenType !== 2) return fail(`${where}.tokenType must be 1 or 2`);
     for (const f of ["epoch", "notBefore", "notAfter"]) {
       if (!Number.isSafeInteger(k[f]) || (k[f] as number) < 0) {

@@ -107,11 +107,18 @@ Deno.test("encoding refuses key configs that cannot be encoded", () => {
     [{ kemId: 0x0042 }, "unsupported-kem"],
     [{ publicKey: random(31) }, "invalid-key-config"],
     [{ algorithms: [] }, "invalid-key-config"],
+    // DataView would have written these as 0x0001 without a word.
+    [{ algorithms: [{ kdfId: 0x10001, aeadId: 1 }] }, "invalid-key-config"],
+    [{ algorithms: [{ kdfId: 1, aeadId: -1 }] }, "invalid-key-config"],
   ];
   for (const [change, code] of bad) {
     assert.throws(() => encodeKeyConfig({ ...config, ...change }), refusedWith(code));
     assert.throws(() => encapsulateRequest({ ...config, ...change }, utf8("x")), refusedWith(code));
   }
+  // 16383 pairs fit one config (§3.1) but not a list entry's 2-byte length (§3.2).
+  const many = { ...config, algorithms: Array(16383).fill({ kdfId: 1, aeadId: 1 }) };
+  assert.equal(encodeKeyConfig(many).length, 1 + 2 + 32 + 2 + 4 * 16383);
+  assert.throws(() => encodeKeyConfigs([many]), refusedWith("invalid-key-config"));
 });
 
 Deno.test("malformed key configs are refused with what and where", () => {

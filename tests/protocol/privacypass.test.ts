@@ -179,6 +179,27 @@ Deno.test("RSASP1 recombines the CRT halves in range when q > p (RFC 8017 §5.2.
   assert.equal(os2ip(blindSig), modPow(m, sk.d, sk.n));
 });
 
+Deno.test("type 2 keys: the public exponent is odd and in 3..n−1 (RFC 8017 §3.1), any length", async () => {
+  const { n } = await generateRsaKey();
+  for (const e of [0n, 1n, 2n, 65536n, n, n + 2n]) {
+    assert.throws(
+      () => blindrsa.decodePublicKey(blindrsa.encodePublicKey({ n, e })),
+      rejects("malformed-key"),
+      `e = ${e}`,
+    );
+  }
+  // An exponent wider than 3 bytes: verification answers (false), it does not throw.
+  const wide = blindrsa.decodePublicKey(blindrsa.encodePublicKey({ n, e: 2n ** 32n + 1n }));
+  const token = {
+    tokenType: 2,
+    nonce: new Uint8Array(32),
+    challengeDigest: new Uint8Array(32),
+    tokenKeyId: new Uint8Array(32),
+    authenticator: new Uint8Array(256),
+  };
+  assert.equal(await blindrsa.verifyToken(wide, token), false);
+});
+
 Deno.test("headers: WWW-Authenticate and Authorization round-trip; other schemes skipped", () => {
   const challengeBytes = cloisterChallenge(ISSUER, 1);
   const tokenKey = new Uint8Array(49).fill(2);
@@ -242,6 +263,11 @@ Deno.test("issuer key file: round trip, secrets optional, mismatches refused", (
   swapped.keys[0].secretKey = JSON.parse(formatIssuerKeys(other)).keys[0].secretKey;
   assert.throws(() => parseIssuerKeys(JSON.stringify(swapped)), /does not match/);
   assert.throws(() => parseIssuerKeys("{}"), rejects("malformed-key-file"));
+  for (const entry of [null, 5, "x", []]) {
+    const odd = JSON.parse(text);
+    odd.keys = [entry];
+    assert.throws(() => parseIssuerKeys(JSON.stringify(odd)), rejects("malformed-key-file"));
+  }
 });
 
 Deno.test("spent set is bounded and fails closed", () => {

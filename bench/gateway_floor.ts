@@ -53,7 +53,7 @@ Deno.serve({
   try {
     answer = await handle(request, {
       redeem: (authorization) => issuer?.redeem(authorization) ?? Promise.resolve(undefined),
-      summarize: async (input) => (await summarizer.summarize(input)).text,
+      summarize: async (input, paid) => (await summarizer.summarize(input, { gate: paid })).text,
     });
     return new Response(context.encapsulateResponse(answer) as Uint8Array<ArrayBuffer>, {
       headers: { "content-type": MEDIA_TYPE_RESPONSE },

@@ -75,6 +75,12 @@ export interface SummarizeOptions {
   overflow?: "refuse" | "truncate";
   /** Seq2seq: generation settings over the model's own (generation_config.json). */
   generation?: Omit<GenerateOptions, "overflow">;
+  /**
+   * The model runs only once this resolves, and not at all if it rejects (summarize then
+   * rejects with its reason): the input's parsing, splitting and tokenising go ahead of it. The
+   * runtime's worker passes the token's verdict, so the redemption overlaps the text work.
+   */
+  gate?: Promise<unknown>;
 }
 
 export const LIMITS = { maxChars: 262_144, maxUnits: 2_000 } as const;
@@ -213,6 +219,7 @@ async function extract(
   positive({ count });
   const { units, prose, warnings } = prepare(input, options, true);
   const want = units.length === 1 ? 1 : Math.min(count, units.length - 1);
+  await options.gate;
   const picked = await model.pick(units, want);
   const out = picked.map(({ index, score }) => ({ index, ...units[index], score }));
   return {
@@ -233,7 +240,15 @@ async function generate(
 ): Promise<Summary> {
   const { units, prose, warnings } = prepare(input, options, false);
   const text = units.map(formatUnit).join(prose ? " " : "\n");
-  const out = await generateText(model, tokenizer, text, {
+  const { gate } = options;
+  const gated: IdGenerator = gate === undefined ? model : {
+    config: model.config,
+    generate: async (ids, generation) => {
+      await gate;
+      return model.generate(ids, generation);
+    },
+  };
+  const out = await generateText(gated, tokenizer, text, {
     ...options.generation,
     overflow: options.overflow,
   });

@@ -6,8 +6,10 @@
  * response with its status and a one-line JSON reason that never quotes the request.
  *
  * Order of checks: Binary HTTP (400), route (404, 405), token (401), media type (415), JSON and
- * input (400, 413), summary (500). The token is checked before the body is parsed, so an
- * unauthenticated request costs no parsing of its text.
+ * input (400, 413), summary (500). The token's redemption (at the runtime, across a frame and
+ * back) overlaps the parsing of the body and the summariser's text work (splitting, tokenising),
+ * but no model runs before the token is accepted, and a refused token is answered 401 whatever
+ * else was wrong: an unpaid request costs at most a parse of its (size-limited) text.
  */
 import {
   type BhttpRequest,
@@ -31,7 +33,8 @@ export interface ServiceDeps {
    * undefined when accepted, else why not.
    */
   redeem(authorization: Uint8Array): Promise<string | undefined>;
-  summarize(input: SummarizeInput): Promise<string>;
+  /** Summarises; the model must not run before `paid` resolves (it rejects when refused). */
+  summarize(input: SummarizeInput, paid: Promise<void>): Promise<string>;
 }
 
 /** A refusal with its HTTP status: becomes the encrypted error response. */
@@ -64,8 +67,26 @@ async function answer(req: BhttpRequest, deps: ServiceDeps): Promise<BhttpRespon
     ]]);
   }
   const authorization = fieldValue(req.headers, "authorization") ?? new Uint8Array(0);
-  const refused = await deps.redeem(authorization);
-  if (refused !== undefined) throw new ServiceError(401, `token refused: ${refused}`);
+  const verdict = deps.redeem(authorization).then((refused) => {
+    if (refused !== undefined) throw new ServiceError(401, `token refused: ${refused}`);
+  });
+  verdict.catch(() => {}); // awaited below on every path; this only keeps it handled meanwhile
+  let summary: string;
+  try {
+    summary = await summarizeBody(req, deps, verdict);
+  } catch (e) {
+    await verdict; // a refused token is the answer, whatever else failed
+    throw e;
+  }
+  await verdict;
+  return json(200, { summary });
+}
+
+async function summarizeBody(
+  req: BhttpRequest,
+  deps: ServiceDeps,
+  paid: Promise<void>,
+): Promise<string> {
   if (mediaType(req) !== "application/json") {
     throw new ServiceError(415, `the body must be application/json, not "${mediaType(req)}"`);
   }
@@ -79,8 +100,7 @@ async function answer(req: BhttpRequest, deps: ServiceDeps): Promise<BhttpRespon
       `the body is not UTF-8 JSON (${e instanceof Error ? e.name : "error"})`,
     );
   }
-  const summary = await deps.summarize(requestInput(body));
-  return json(200, { summary });
+  return await deps.summarize(requestInput(body), paid);
 }
 
 /**

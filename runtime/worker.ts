@@ -116,7 +116,8 @@ async function main(args: string[]): Promise<void> {
       try {
         answer = await handle(copy, {
           redeem: () => Promise.resolve(undefined),
-          summarize: async (input) => (await summarizing.summarize(input)).text,
+          summarize: async (input, paid) =>
+            (await summarizing.summarize(input, { gate: paid })).text,
         });
         // 413: a model whose context is shorter than the prose; anything else is a bug.
         const { status } = decodeResponse(answer);
@@ -142,7 +143,7 @@ async function main(args: string[]): Promise<void> {
         const verdict = expect(await readOwnedFrame(conn), TAG.VERDICT);
         return verdict.length === 0 ? undefined : new TextDecoder().decode(verdict);
       },
-      summarize: async (input) => (await summarizer.summarize(input)).text,
+      summarize: async (input, paid) => (await summarizer.summarize(input, { gate: paid })).text,
     });
     await send(conn, TAG.RESPONSE, response);
   } finally {

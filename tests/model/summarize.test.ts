@@ -4,9 +4,13 @@ import {
   LIMITS,
   loadSummarizer,
   requestInput,
+  seq2seqSummarizer,
   summarize,
   type Summarizer,
 } from "../../model/summarize.ts";
+import { loadSeq2SeqConfig } from "../../model/seq2seq.ts";
+import { Seq2SeqTokenizer } from "../../model/tokenizer.ts";
+import { emptyStats } from "../../model/generate.ts";
 import { tinyModel } from "./fixtures.ts";
 
 const CHAT = [
@@ -194,4 +198,44 @@ Deno.test("summarize() uses a process-wide default summariser", async () => {
   assert.equal(a.units.length, 3);
   assert.equal(b.units.length, 1);
   assert.ok(a.units.some((u) => u.index === b.units[0].index));
+});
+
+Deno.test("gate: the text work goes ahead, the model runs only once it resolves", async () => {
+  const dir = await tinyModel("t5-tiny");
+  const { config } = await loadSeq2SeqConfig(dir);
+  const tokenizer = await Seq2SeqTokenizer.load(dir, config);
+  const calls: number[] = [];
+  const s = seq2seqSummarizer(tokenizer, {
+    config,
+    generate: (ids) => {
+      calls.push(ids.length);
+      return Promise.resolve({
+        ids: Int32Array.of(config.eosTokenIds[0]),
+        warnings: [],
+        stats: { ...emptyStats(ids.length), newTokens: 1 },
+      });
+    },
+  });
+  let open!: () => void;
+  const pending = s.summarize(CHAT, { gate: new Promise<void>((r) => open = r) });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(calls, [], "no generation before the gate");
+  open();
+  await pending;
+  assert.equal(calls.length, 1);
+  assert.ok(calls[0] > CHAT.length, "the generator got the tokenised input");
+  // Refused: the gate's reason, and still no model run.
+  const refused = new Error("token refused");
+  await assert.rejects(s.summarize(CHAT, { gate: Promise.reject(refused) }), refused);
+  assert.equal(calls.length, 1);
+  // Input errors come from the text work, ahead of the gate.
+  await assert.rejects(
+    s.summarize([], { gate: new Promise(() => {}) }),
+    assertInputError("empty-input"),
+  );
+  await withSummarizer(async (extractive) => {
+    await assert.rejects(extractive.summarize(CHAT, { gate: Promise.reject(refused) }), refused);
+    const open = extractive.summarize(CHAT, { gate: Promise.resolve() });
+    assert.equal((await open).units.length, 3);
+  });
 });

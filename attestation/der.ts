@@ -126,6 +126,16 @@ export function sequence(tlv: Tlv, what: string, tag: number = TAG.SEQUENCE): Tl
   return children(expectTag(tlv, tag, what));
 }
 
+/** The fields of a SEQUENCE that has `min` to `max` of them (a structure read by position). */
+export function fields(tlv: Tlv, what: string, min: number, max = min): Tlv[] {
+  const out = sequence(tlv, what);
+  if (out.length < min || out.length > max) {
+    const expected = min === max ? `${min}` : `${min} to ${max}`;
+    throw new DerError(`${what}: ${out.length} fields, expected ${expected}`, tlv.offset);
+  }
+  return out;
+}
+
 /** INTEGER contents, checked minimal; returns the two's-complement bytes as encoded. */
 export function integerBytes(tlv: Tlv, what = "INTEGER"): Uint8Array {
   expectTag(tlv, TAG.INTEGER, what);

@@ -28,6 +28,7 @@ import {
   boolean,
   DerError,
   expectTag,
+  fields,
   integerBytes,
   oid,
   readOne,
@@ -334,8 +335,7 @@ function decodeCertificate(der: Uint8Array, id: string): Certificate {
       algTlv.offset,
     );
   }
-  const [nb, na] = sequence(validityTlv, "Validity");
-  if (!na) throw new DerError("Validity: missing notAfter", validityTlv.offset);
+  const [nb, na] = fields(validityTlv, "Validity", 2);
   const extensions = new Map<string, Extension>();
   for (const extra of tbsFields.slice(i + 6)) {
     if (extra.tag === 0xa1 || extra.tag === 0xa2) continue; // issuer/subject unique IDs (v2)
@@ -382,7 +382,7 @@ function headerLength(tlv: Tlv): number {
 
 function readExtensions(seq: Tlv, into: Map<string, Extension>): void {
   for (const ext of sequence(seq, "Extensions")) {
-    const parts = sequence(ext, "Extension");
+    const parts = fields(ext, "Extension", 2, 3);
     const id = oid(parts[0], "extnID");
     let critical = false;
     let valueTlv = parts[1];
@@ -390,7 +390,7 @@ function readExtensions(seq: Tlv, into: Map<string, Extension>): void {
       critical = boolean(parts[1], "critical");
       if (!critical) throw new DerError("critical FALSE must be omitted in DER", parts[1].offset);
       valueTlv = parts[2];
-    } else if (parts.length !== 2) throw new DerError("Extension: wrong field count", ext.offset);
+    }
     expectTag(valueTlv, TAG.OCTET_STRING, `extension ${id}`);
     if (into.has(id)) {
       throw new DerError(`extension ${id} appears twice (RFC 5280 §4.2)`, ext.offset);
@@ -414,7 +414,7 @@ function readName(tlv: Tlv): Name {
   const attributes: NameAttribute[] = [];
   for (const rdn of sequence(tlv, "Name")) {
     for (const atv of sequence(rdn, "RelativeDistinguishedName", TAG.SET)) {
-      const [type, value] = sequence(atv, "AttributeTypeAndValue");
+      const [type, value] = fields(atv, "AttributeTypeAndValue", 2);
       attributes.push({
         oid: oid(type, "attribute type"),
         value: string(value, "attribute value"),
@@ -440,13 +440,12 @@ export function nameEquals(a: Name, b: Name): boolean {
 }
 
 function readPublicKey(spki: Tlv): PublicKey {
-  const [alg, keyBits] = sequence(spki, "SubjectPublicKeyInfo");
-  const [algOid, params] = sequence(alg, "AlgorithmIdentifier");
+  const [alg, keyBits] = fields(spki, "SubjectPublicKeyInfo", 2);
+  const [algOid, params] = fields(alg, "AlgorithmIdentifier", 1, 2);
   const kind = oid(algOid, "public key algorithm");
   const key = bitStringBytes(keyBits, "subjectPublicKey");
   if (kind === OID.rsaEncryption) {
-    const [n, e] = sequence(readOne(key, TAG.SEQUENCE, "RSAPublicKey"), "RSAPublicKey");
-    if (!e) throw new DerError("RSAPublicKey without publicExponent", keyBits.offset);
+    const [n, e] = fields(readOne(key, TAG.SEQUENCE, "RSAPublicKey"), "RSAPublicKey", 2);
     const rsa = rsaPublicKey(unsignedBytes(n, "modulus"), unsignedBytes(e, "publicExponent"));
     return { kind: "rsa", spki: spki.bytes, bits: rsa.bits, rsa };
   }
@@ -466,7 +465,7 @@ function readPublicKey(spki: Tlv): PublicKey {
 }
 
 function readSignatureAlgorithm(tlv: Tlv): SignatureAlgorithm {
-  const [algOid, params] = sequence(tlv, "signatureAlgorithm");
+  const [algOid, params] = fields(tlv, "signatureAlgorithm", 1, 2);
   const id = oid(algOid, "signature algorithm");
   switch (id) {
     case OID.ecdsaWithSHA256:
@@ -509,7 +508,7 @@ function readPssParams(tlv: Tlv): SignatureAlgorithm {
     );
     if (field.tag === 0xa0) hash = readHashAlgorithm(inner);
     else if (field.tag === 0xa1) {
-      const [mgf, mgfParams] = sequence(inner, "maskGenAlgorithm");
+      const [mgf, mgfParams] = fields(inner, "maskGenAlgorithm", 1, 2);
       if (oid(mgf, "maskGenAlgorithm") !== OID.mgf1 || !mgfParams) {
         throw new DerError("RSASSA-PSS mask generation is not MGF1", inner.offset);
       }
@@ -537,7 +536,7 @@ function readPssParams(tlv: Tlv): SignatureAlgorithm {
 }
 
 function readHashAlgorithm(tlv: Tlv): Hash {
-  const [id, params] = sequence(tlv, "hashAlgorithm");
+  const [id, params] = fields(tlv, "hashAlgorithm", 1, 2);
   const name = HASH_OIDS[oid(id, "hash algorithm")];
   if (!name) throw new DerError("unsupported hash algorithm", tlv.offset);
   if (params && !(params.tag === TAG.NULL && params.value.length === 0)) {
@@ -574,7 +573,7 @@ function decodeCrl(der: Uint8Array, id: string): Crl {
   const revoked: RevokedEntry[] = [];
   if (f[i]?.tag === TAG.SEQUENCE) {
     for (const entry of sequence(f[i++], "revokedCertificates")) {
-      const [serial, date, entryExts] = sequence(entry, "revoked certificate");
+      const [serial, date, entryExts] = fields(entry, "revoked certificate", 2, 3);
       if (entryExts) {
         const exts = new Map<string, Extension>();
         readExtensions(entryExts, exts);

@@ -9,7 +9,8 @@ import {
   parseCrls,
   readBlocks,
 } from "../../attestation/x509.ts";
-import { toHex } from "../../protocol/bytes.ts";
+import { toHex, utf8 } from "../../protocol/bytes.ts";
+import { tlv } from "../../protocol/der.ts";
 import { vectorPath } from "../vectors.ts";
 import { refusal as refusalOf } from "../refusal.ts";
 
@@ -95,6 +96,78 @@ Deno.test("undecodable certificates are chain refusals naming the byte offset", 
     assert.match(e.message, /cannot decode VCEK|neither DER nor PEM/);
   }
   assert.throws(() => parseCertificates(new TextEncoder().encode("hello")), /no CERTIFICATE/);
+});
+
+Deno.test("structures missing fields are chain refusals naming the field, not TypeErrors", () => {
+  const b = (...x: number[]) => Uint8Array.from(x);
+  const seq = (...p: Uint8Array[]) => tlv(0x30, ...p);
+  const oid = (...x: number[]) => tlv(0x06, b(...x));
+  const ecdsa384 = seq(oid(0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03));
+  const name = seq(tlv(0x31, seq(oid(0x55, 0x04, 0x03), tlv(0x0c, utf8("x")))));
+  const time = tlv(0x17, utf8("250101000000Z"));
+  const point = new Uint8Array(97);
+  point[0] = 4;
+  const spki = seq(
+    seq(oid(0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01), oid(0x2b, 0x81, 0x04, 0x00, 0x22)),
+    tlv(0x03, b(0), point),
+  );
+  const sig = tlv(0x03, b(0), seq(tlv(2, b(1)), tlv(2, b(1))));
+  const cert = (
+    o: { alg?: Uint8Array; issuer?: Uint8Array; spki?: Uint8Array; ext?: Uint8Array },
+  ) => {
+    const alg = o.alg ?? ecdsa384;
+    const tbs = seq(
+      tlv(0xa0, tlv(2, b(2))),
+      tlv(2, b(1)),
+      alg,
+      o.issuer ?? name,
+      seq(time, time),
+      name,
+      o.spki ?? spki,
+      ...(o.ext ? [tlv(0xa3, seq(o.ext))] : []),
+    );
+    return seq(tbs, alg, sig);
+  };
+  const crl = (entry: Uint8Array) =>
+    seq(seq(tlv(2, b(1)), ecdsa384, name, time, time, seq(entry)), ecdsa384, sig);
+  assert.equal(parseCertificates(cert({})).length, 1, "the unmutated certificate decodes");
+  const cases: [string, () => unknown, RegExp][] = [
+    [
+      "empty name attribute",
+      () => parseCertificates(cert({ issuer: seq(tlv(0x31, seq())) })),
+      /AttributeTypeAndValue: 0 fields, expected 2/,
+    ],
+    [
+      "empty extension",
+      () => parseCertificates(cert({ ext: seq() })),
+      /Extension: 0 fields, expected 2 to 3/,
+    ],
+    [
+      "extension of an OID only",
+      () => parseCertificates(cert({ ext: seq(oid(0x55, 0x1d, 0x13)) })),
+      /Extension: 1 fields/,
+    ],
+    [
+      "empty key info",
+      () => parseCertificates(cert({ spki: seq() })),
+      /SubjectPublicKeyInfo: 0 fields/,
+    ],
+    [
+      "empty algorithm",
+      () => parseCertificates(cert({ alg: seq() })),
+      /signatureAlgorithm: 0 fields/,
+    ],
+    ["empty revoked entry", () => parseCrls(crl(seq())), /revoked certificate: 0 fields/],
+  ];
+  for (const [what, parse, message] of cases) {
+    assert.throws(parse, (e) => {
+      assert.ok(e instanceof AttestationError, `${what}: ${e}`);
+      assert.equal(e.reason, "chain");
+      assert.match(e.message, message);
+      assert.match(e.message, /at byte \d+/);
+      return true;
+    });
+  }
 });
 
 const milan = {

@@ -38,6 +38,15 @@ export function validateReport(
     );
   }
   onStep("debug", debug ? "DEBUG set, allowed by allow_debug" : "DEBUG off");
+  // The mirror of tdx/validate.ts: a policy written for TDX must not wave an SEV-SNP guest
+  // through: MRTD or RTMR pins with no launch measurement pinned admit no SEV-SNP report.
+  if ((policy.mrtd || policy.rtmr?.some((r) => r !== null)) && !policy.measurement) {
+    refuse(
+      "measurement",
+      "the policy pins TDX MRTD or RTMRs but no SEV-SNP launch measurement, so no SEV-SNP " +
+        "report can satisfy it",
+    );
+  }
   if (policy.vmpl !== undefined && report.vmpl !== policy.vmpl) {
     refuse("vmpl", `report VMPL is ${report.vmpl}, the policy requires ${policy.vmpl}`);
   }

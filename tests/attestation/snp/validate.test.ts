@@ -40,6 +40,15 @@ Deno.test("each identity field pinned by the policy: equal accepts, different re
   assert.match(refusal({ require_product: "Turin" }), /^policy product: report is from Genoa/);
 });
 
+Deno.test("a policy pinning only TDX identity admits no SEV-SNP report", () => {
+  const zeros = "00".repeat(48);
+  const tdxOnly = /^policy measurement: the policy pins TDX MRTD or RTMRs but no SEV-SNP/;
+  assert.match(refusal({ mrtd: [zeros] }), tdxOnly);
+  assert.match(refusal({ rtmr: [zeros, null, null, null] }), tdxOnly);
+  // Pinning both platforms' measurements is how one policy covers a mixed fleet.
+  assert.equal(refusal({ mrtd: [zeros], measurement: [toHex(report.measurement)] }), "accept");
+});
+
 Deno.test("order: tcb before debug before policy before binding", () => {
   const debug = { ...report, policy: report.policy | (1n << 19n) };
   const pins = { measurement: "00".repeat(48), report_data: "00".repeat(64) };

@@ -113,7 +113,8 @@ export function parsePolicy(doc: unknown): Policy {
   }
   const policy = defaultPolicy();
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
-    const parse = FIELDS[key];
+    // Own keys only: "constructor" or "toString" must be unknown keys, not Object.prototype's.
+    const parse = Object.hasOwn(FIELDS, key) ? FIELDS[key] : undefined;
     if (!parse) {
       throw new PolicyError(key, `unknown key (known: ${Object.keys(FIELDS).join(", ")})`);
     }
@@ -188,7 +189,8 @@ const FIELDS: Record<string, FieldParser> = {
 };
 
 function show(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
+  // A CBOR document's integers over 2^53 decode as bigint, which JSON.stringify refuses.
+  const s = JSON.stringify(v, (_, x) => typeof x === "bigint" ? `${x}` : x) ?? String(v);
   return s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }
 

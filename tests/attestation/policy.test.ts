@@ -69,6 +69,16 @@ Deno.test("strict: unknown keys, wrong types and lengths name the key", () => {
     ["[1,2]", /policy document: must be a map/],
     ["{not json", /policy document: not JSON/],
     [new Uint8Array([0xff, 0xfe]), /policy document: neither JSON nor CBOR/],
+    // Names every JavaScript object has are unknown keys too, not silently ignored or a TypeError.
+    ['{"constructor": 1}', /policy constructor: unknown key/],
+    ['{"toString": 1}', /policy toString: unknown key/],
+    ['{"valueOf": 1}', /policy valueOf: unknown key/],
+    ['{"min_tcb": {"constructor": 1}}', /policy min_tcb\.constructor: unknown TCB component/],
+    // CBOR integers over 2^53 decode as bigint: named in the message like any other value.
+    [
+      encodeCbor(new Map([["vmpl", 2n ** 64n - 1n]])),
+      /policy vmpl: must be an integer 0\.\.3, got "18446744073709551615"/,
+    ],
   ];
   for (const [doc, message] of cases) {
     assert.throws(() => parsePolicy(doc), (e: unknown) => {

@@ -189,6 +189,16 @@ function uint(v: CborValue | undefined, path: string): number {
   return v;
 }
 
+/** The last second a JavaScript Date holds (ECMA-262 §21.4.1.1: 8.64e15 ms after 1970). */
+const LAST_EPOCH_SECOND = 8_640_000_000_000;
+
+/** Unix seconds a verifier can compare and print as a date. */
+function epoch(v: CborValue | undefined, path: string): number {
+  const seconds = uint(v, path);
+  if (seconds > LAST_EPOCH_SECOND) invalid(path, `${seconds} is past the year 275760`);
+  return seconds;
+}
+
 function list(v: CborValue | undefined, path: string, max: number): readonly CborValue[] {
   if (!Array.isArray(v)) return wrongType(path, "an array", v);
   if (v.length > max) invalid(path, `has ${v.length} entries, more than ${max}`);
@@ -202,8 +212,8 @@ function claimsFrom(v: CborValue | undefined, path: string): BindingClaims {
   const f = fieldsOf(v, path, CLAIM, ["nonce"]);
   const claims: BindingClaims = {
     keyConfig: bytes(f.keyConfig, `${path}.keyConfig`),
-    epochStart: uint(f.epochStart, `${path}.epochStart`),
-    epochEnd: uint(f.epochEnd, `${path}.epochEnd`),
+    epochStart: epoch(f.epochStart, `${path}.epochStart`),
+    epochEnd: epoch(f.epochEnd, `${path}.epochEnd`),
   };
   if (claims.epochEnd <= claims.epochStart) {
     invalid(

@@ -76,6 +76,12 @@ Deno.test("claims out of range are refused before hashing", () => {
   );
   refused(() => reportData({ ...CLAIMS, epochStart: -1 }), "wrong-type", "claims.epochStart");
   refused(() => reportData({ ...CLAIMS, epochStart: 1.5 }), "wrong-type", "claims.epochStart");
+  // Past what a Date holds: a verifier could neither compare nor print it.
+  refused(
+    () => reportData({ ...CLAIMS, epochEnd: Number.MAX_SAFE_INTEGER }),
+    "invalid-value",
+    "claims.epochEnd",
+  );
   refused(
     () => reportData({ ...CLAIMS, keyConfig: new Uint8Array(0) }),
     "invalid-value",

@@ -6,7 +6,8 @@
  *
  * Exit status: 0 accepted, 1 rejected (the reason code and its sentence are printed), 2 unusable
  * input (unknown option, unreadable file, a file that is no evidence, a bad policy document).
- * Errors are one line, never a stack trace. Permissions: read only (the files, and the emulated
+ * Errors are one line, never a stack trace; with `--json` an unusable input also gives
+ * `{"verdict": "error", "message": …}` on stdout. Permissions: read only (the files, and the emulated
  * root's public `ark.pem` with `--trust-emulated`); no network, no writes.
  */
 import { AttestationError, type Reason } from "./errors.ts";
@@ -212,7 +213,14 @@ async function run(args: Args): Promise<Outcome> {
   const onStep = (check: string, detail: string) => outcome.steps.push({ check, ok: true, detail });
   const roots = async (platform: Platform): Promise<Certificate[]> => {
     const given = args.roots.length
-      ? args.roots.flatMap((path) => parseCertificates(readFile(path).bytes, path))
+      ? args.roots.flatMap((path) => {
+        try {
+          return parseCertificates(readFile(path).bytes, path);
+        } catch (e) {
+          // The caller's trust anchor, not the evidence: unusable input, not a rejection.
+          throw new UsageError(`--root ${path}: ${e instanceof Error ? e.message : e}`);
+        }
+      })
       : productionRoots(platform);
     if (args.trustEmulated === undefined) return given;
     try {
@@ -319,17 +327,23 @@ function print(o: Outcome, evidence: string): void {
   } else console.log(`REJECTED (${o.reason}): ${o.message}`);
 }
 
+/** Exit 2: the one line on stderr and, with `--json`, the verdict "error" on stdout. */
+function unusable(message: string, json: boolean, usage = ""): number {
+  console.error(`verify: ${message}${usage}`);
+  if (json) console.log(JSON.stringify({ verdict: "error", message }, null, 2));
+  return 2;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let args: Args;
   try {
     args = parseArgs(argv);
   } catch (e) {
-    console.error(
-      e instanceof UsageError && e.message === USAGE
-        ? USAGE
-        : `verify: ${(e as Error).message}\n${USAGE.split("\n")[0]}`,
-    );
-    return 2;
+    if (e instanceof UsageError && e.message === USAGE) {
+      console.error(USAGE);
+      return 2;
+    }
+    return unusable((e as Error).message, argv.includes("--json"), `\n${USAGE.split("\n")[0]}`);
   }
   try {
     const outcome = await run(args);
@@ -337,8 +351,7 @@ export async function main(argv: string[]): Promise<number> {
     else print(outcome, args.files[0]);
     return outcome.verdict === "accept" ? 0 : 1;
   } catch (e) {
-    console.error(`verify: ${e instanceof Error ? e.message : e}`);
-    return 2;
+    return unusable(e instanceof Error ? e.message : String(e), args.json);
   }
 }
 

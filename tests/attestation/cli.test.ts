@@ -65,6 +65,7 @@ Deno.test("cli: unusable input exits 2 with one line and no stack trace", async 
       ["--at", "yesterday", snp("oak/genoa_oc.report.bin")],
       ["--frobnicate", snp("oak/genoa_oc.report.bin")],
       [snp("oak/genoa_oc.vcek.der")],
+      ["--root", snp("oak/genoa_oc.report.bin"), snp("oak/genoa_oc.report.bin")],
       [],
     ]
   ) {
@@ -73,6 +74,11 @@ Deno.test("cli: unusable input exits 2 with one line and no stack trace", async 
     assert.equal(r.out, "");
     assert.match(r.err, /^verify: [^\n]+\n(usage: [^\n]+\n)?$/);
     assert.doesNotMatch(r.err, /\n\s+at /);
+    if (args.length === 0) continue;
+    const j = await verify("--json", ...args);
+    assert.equal(j.code, 2);
+    const message = j.err.split("\n")[0].slice("verify: ".length);
+    assert.deepEqual(JSON.parse(j.out), { verdict: "error", message }, args.join(" "));
   }
 });
 

@@ -66,6 +66,13 @@ export const denoFileSystem: FileSystem = {
       return true;
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return false;
+      if (e instanceof Deno.errors.NotCapable) {
+        throw new ProviderError(
+          "unavailable",
+          `cannot look for ${path}: Deno opens /sys and /dev only with --allow-all (in a CVM, ` +
+            "run with --allow-all, as the image's evidence broker does; outside one, use --emulated)",
+        );
+      }
       throw e;
     }
   },

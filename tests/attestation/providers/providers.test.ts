@@ -179,6 +179,32 @@ Deno.test("detection order: configfs-tsm, then /dev/sev-guest, then /dev/tdx_gue
   );
 });
 
+const CONFIG = new URL("../../../deno.json", import.meta.url).pathname;
+
+Deno.test("detection without --allow-all says why it cannot look, not a permission trace", async () => {
+  // Deno allows /sys and /dev only with --allow-all; `deno task runtime` grants less.
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  const detect = new URL("../../../attestation/providers/detect.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import { detectProvider } from "${detect}";
+try { await detectProvider(); } catch (e) { console.log(e.name, e.code, e.message); }`,
+  );
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--config", CONFIG, "--allow-read", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.match(
+      new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr),
+      /^ProviderError unavailable cannot look for \/sys\/kernel\/config\/tsm\/report: Deno opens \/sys and \/dev only with --allow-all/,
+    );
+  } finally {
+    await Deno.remove(script);
+  }
+});
+
 Deno.test("emulated provider: in-process and over a Unix socket with the framed CBOR protocol", async () => {
   const { sp } = await chip();
   const local = await new EmulatedProvider(sp).getEvidence(reportData);

@@ -156,7 +156,22 @@ async function summarizeLine(
   }
 }
 
+/** Whether two paths name one file (a hard link or another spelling included). */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  if (a === "-" || b === "-") return false;
+  try {
+    const [x, y] = await Promise.all([Deno.stat(a), Deno.stat(b)]);
+    return x.dev === y.dev && x.ino !== null && x.ino === y.ino;
+  } catch {
+    return false; // the output does not exist yet (or the input fails in source())
+  }
+}
+
 async function jsonl(summarizer: Summarizer, [inPath, outPath]: [string, string], args: Args) {
+  // Opening the output truncates it: the input would be gone before its first line is read.
+  if (await sameFile(inPath, outPath)) {
+    throw new CliError(`${outPath} is the input file too; write the summaries elsewhere`);
+  }
   const input = await source(inPath);
   const writer = (await sink(outPath)).getWriter();
   const encoder = new TextEncoder();

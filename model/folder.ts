@@ -14,11 +14,12 @@ export async function readJson(
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
       if (required) throw new ModelFolderError("missing-file", "not found", path);
       return undefined;
     }
-    throw e;
+    // A folder where the file should be, no permission, an I/O error: named, with its cause.
+    throw new ModelFolderError(badCode, `cannot read (${(e as Error).message})`, path);
   }
   try {
     return JSON.parse(text);
@@ -31,7 +32,7 @@ export async function isFile(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isFile;
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
     throw e;
   }
 }

@@ -102,6 +102,10 @@ Deno.test("cli: errors are one line and a non-zero exit", async () => {
       [["--count", "0", "x"], 2, /--count must be a positive integer/],
       [["--bogus", "x"], 2, /unknown option --bogus/],
       [["--model", dir, `${dir}/chat.txt`], 1, /config\.json: not found \(missing-file\)$/m],
+      // A file given as the model folder: its config.json is not found, no internal error.
+      [["--model", `${dir}/chat.txt`, `${dir}/chat.txt`], 1, /chat\.txt\/config\.json: not found/],
+      // The output would be truncated before the input is read: refused, the input kept.
+      [["--jsonl", `${dir}/chat.txt`, `${dir}/./chat.txt`], 1, /chat\.txt is the input file too/],
     ];
     for (const [args, status, pattern] of cases) {
       const { code, err } = await task(args);
@@ -110,6 +114,7 @@ Deno.test("cli: errors are one line and a non-zero exit", async () => {
       assert.equal(err.trim().split("\n").length, 1, err);
       assertReadable(err);
     }
+    assert.equal(await Deno.readTextFile(`${dir}/chat.txt`), DIALOGUE);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -20,11 +20,11 @@
  *   --issuer-key FILE         the Privacy Pass issuer's key file (re-read when it changes)
  *   --no-tokens               accept requests without tokens (development only; said at start)
  *   --log URL                 transparency log to fetch this measurement's inclusion proof from
- *   --epoch SECONDS           key epoch length (default 600)
+ *   --epoch SECONDS           key epoch length (default 600, at most 30 days)
  *   --grace SECONDS           how long a superseded key is still accepted (default 60)
- *   --pool N                  warm one-shot workers (default 2)
- *   --max-body BYTES          largest encapsulated request (default 262144)
- *   --worker-timeout MS       longest a worker may take (default 30000)
+ *   --pool N                  warm one-shot workers (default 2, at most 64)
+ *   --max-body BYTES          largest encapsulated request (default 262144, at most 16 MiB)
+ *   --worker-timeout MS       longest a worker may take (default 30000, at most 2^31 − 1)
  */
 import { KeyEpochs } from "./epochs.ts";
 import { gateway } from "./gateway.ts";
@@ -35,6 +35,8 @@ import { startModelProcess } from "./model_process.ts";
 import { hostMeasurement } from "./self_measure.ts";
 import { fetchLogProof } from "./transparency.ts";
 import { toHex } from "../protocol/bytes.ts";
+import { MAX_TIMER_MS, parseListen, UsageError } from "../services/common/cli.ts";
+import { MAX_FRAME } from "./frames.ts";
 import type { TransparencyProof } from "../protocol/evidence.ts";
 import { defaultEmulatedState, EmulatedSecureProcessor } from "../attestation/emulated.ts";
 import { connectEmulator, EmulatedProvider } from "../attestation/providers/emulated.ts";
@@ -42,8 +44,6 @@ import { detectProvider } from "../attestation/providers/detect.ts";
 import { evidenceBundle, type EvidenceProvider } from "../attestation/providers/provider.ts";
 import { verifyEvidence } from "../attestation/verify.ts";
 import { defaultPolicy } from "../attestation/policy.ts";
-
-class UsageError extends Error {}
 
 interface Config {
   hostname: string;
@@ -76,14 +76,22 @@ const VALUED = new Set([
   "--worker-timeout",
 ]);
 
-function positive(name: string, value: string | undefined, fallback: number): number {
+function positive(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  max: number,
+): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new UsageError(`${name} must be a positive integer, not "${value}"`);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new UsageError(`${name} must be an integer 1..${max}, not "${value}"`);
   }
   return n;
 }
+
+/** Longest key epoch (s): a key lives this long, plus grace, before it is wiped. */
+const MAX_EPOCH = 30 * 86_400;
 
 export function parseArgs(args: string[]): Config {
   const values = new Map<string, string>();
@@ -99,13 +107,8 @@ export function parseArgs(args: string[]): Config {
   }
   const listen = values.get("--listen");
   if (!listen) throw new UsageError("--listen HOST:PORT is required");
-  const m = listen.match(/^(.*):(\d+)$/);
-  if (!m || Number(m[2]) > 65535) {
-    throw new UsageError(`--listen must be HOST:PORT, not "${listen}"`);
-  }
   const config: Config = {
-    hostname: m[1].replace(/^\[(.*)\]$/, "$1") || "127.0.0.1",
-    port: Number(m[2]),
+    ...parseListen(listen),
     emulated: flags.has("--emulated"),
     emulatedState: values.get("--emulated-state") ?? defaultEmulatedState(),
     model: values.get("--model"),
@@ -113,11 +116,17 @@ export function parseArgs(args: string[]): Config {
     issuerKey: values.get("--issuer-key"),
     noTokens: flags.has("--no-tokens"),
     log: values.get("--log"),
-    epoch: positive("--epoch", values.get("--epoch"), 600),
+    epoch: positive("--epoch", values.get("--epoch"), 600, MAX_EPOCH),
     grace: Number(values.get("--grace") ?? 60),
-    pool: positive("--pool", values.get("--pool"), 2),
-    maxBody: positive("--max-body", values.get("--max-body"), 256 * 1024),
-    workerTimeout: positive("--worker-timeout", values.get("--worker-timeout"), 30_000),
+    pool: positive("--pool", values.get("--pool"), 2, 64),
+    // A request travels to its worker in one frame.
+    maxBody: positive("--max-body", values.get("--max-body"), 256 * 1024, MAX_FRAME),
+    workerTimeout: positive(
+      "--worker-timeout",
+      values.get("--worker-timeout"),
+      30_000,
+      MAX_TIMER_MS,
+    ),
   };
   if (!Number.isInteger(config.grace) || config.grace < 0 || config.grace > config.epoch) {
     throw new UsageError(`--grace must be 0..--epoch seconds, not "${values.get("--grace")}"`);
@@ -220,14 +229,22 @@ async function main(args: string[]): Promise<number> {
     log("WARNING: --no-tokens: requests are served without Privacy Pass tokens (development only)");
   }
 
-  const metrics = new Metrics();
-  const evidence = await provider(config, log);
   // --no-tokens: every request is let through, with or without a token (counted as such).
   let redeemer: Redeemer = () => Promise.resolve(undefined);
   if (config.issuerKey) {
-    const keys = await IssuerKeyFile.open(config.issuerKey);
+    let keys: IssuerKeyFile;
+    try {
+      keys = await IssuerKeyFile.open(config.issuerKey);
+    } catch (e) {
+      console.error(
+        `runtime: --issuer-key ${config.issuerKey}: ${e instanceof Error ? e.message : e}`,
+      );
+      return 2;
+    }
     redeemer = (authorization) => keys.redeem(authorization);
   }
+  const metrics = new Metrics();
+  const evidence = await provider(config, log);
   const model = config.model
     ? await startModelProcess({ model: config.model, int8: config.int8 })
     : undefined;

@@ -68,19 +68,31 @@ export function required(parsed: ParsedArgs, name: string): string {
   return v;
 }
 
-/** A positive integer flag with a default. */
-export function intFlag(parsed: ParsedArgs, name: string, fallback: number): number {
+/** A positive integer flag with a default, at most `max`. */
+export function intFlag(
+  parsed: ParsedArgs,
+  name: string,
+  fallback: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const v = parsed.flags.get(name);
   if (v === undefined) return fallback;
-  if (!/^[0-9]+$/.test(v) || Number(v) < 1 || !Number.isSafeInteger(Number(v))) {
-    throw new UsageError(`--${name} must be a positive integer, not "${v}"`);
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1 || Number(v) > max) {
+    throw new UsageError(
+      max === Number.MAX_SAFE_INTEGER
+        ? `--${name} must be a positive integer, not "${v}"`
+        : `--${name} must be an integer 1..${max}, not "${v}"`,
+    );
   }
   return Number(v);
 }
 
+/** The longest delay setTimeout keeps (ms): a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** `HOST:PORT` (IPv6 as `[::1]:PORT`); port 0 asks the system for a free one. */
 export function parseListen(value: string): { hostname: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(value);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):([0-9]{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
     throw new UsageError(`--listen must be HOST:PORT (e.g. 127.0.0.1:8080), not "${value}"`);

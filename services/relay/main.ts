@@ -10,6 +10,7 @@
  */
 import {
   intFlag,
+  MAX_TIMER_MS,
   parseArgs,
   parseServerArgs,
   readFlagFile,
@@ -68,7 +69,7 @@ async function main(args: string[]): Promise<number> {
     gateways,
     limiter: new RateLimiter(intFlag(p, "rate", 20), intFlag(p, "burst", 40)),
     maxBody: intFlag(p, "max-body", 256 * 1024),
-    timeoutMs: intFlag(p, "timeout", 30) * 1000,
+    timeoutMs: intFlag(p, "timeout", 30, Math.floor(MAX_TIMER_MS / 1000)) * 1000,
   });
   const server = startServer(handler, listen, {
     signals: true,

@@ -274,5 +274,8 @@ Deno.test("relay CLI: one readable line and exit 2 on bad input", async () => {
     ["--listen", "127.0.0.1:0", "--gateway", "a=http://x/path"],
     ["--listen", "127.0.0.1:99999", "--gateway", "a=http://x"],
     ["--listen", "127.0.0.1:0", "--gateways", "/nonexistent"],
+    ["--listen", "no such host:0", "--gateway", "a=http://x"],
+    // Over setTimeout's 2^31 − 1 ms, which Deno turns into 1 ms (with a warning per request).
+    ["--listen", "127.0.0.1:0", "--gateway", "a=http://x", "--timeout", "99999999999"],
   ]);
 });

@@ -89,6 +89,14 @@ export function issuerHandler(o: IssuerOptions): Handler {
     if (request.truncatedTokenKeyId !== truncatedKeyId(k.keyId)) {
       return text(422, "truncated_token_key_id names no current key");
     }
+    if (request.blinded.length > o.limiter.burst) {
+      // No wait would let it through: a 429 with Retry-After would be retried forever.
+      return text(
+        422,
+        `a batch of ${request.blinded.length} tokens is over this account's burst of ` +
+          `${o.limiter.burst}; ask in smaller batches`,
+      );
+    }
     if (!o.limiter.take(account, request.blinded.length)) {
       return text(429, "rate limit exceeded for this account", { "retry-after": "60" });
     }

@@ -114,6 +114,15 @@ Deno.test("issuer: bad requests get 401/413/415/422/429 and it keeps serving", a
       results.push((await post(url, fresh.request)).status);
     }
     assert.deepEqual(results, [200, 200, 200, 429]);
+    // A batch larger than the burst can never be served: 422 saying so, not 429 (retry later).
+    const big = voprf.createBatchTokenRequest(
+      cloisterChallenge(NAME, 1),
+      directory.tokenKeys[1].tokenKey,
+      4,
+    );
+    const refused = await post(url, big.request, MEDIA_BATCH_REQUEST);
+    assert.equal(refused.status, 422);
+    assert.match(new TextDecoder().decode(refused.body), /batch of 4 tokens is over .* burst of 3/);
   }, 3);
 });
 

@@ -58,19 +58,21 @@ async function serve(args: string[]): Promise<number> {
   ], USAGE);
   const name = issuerName(required(p, "name"));
   const accountsPath = required(p, "accounts");
+  const text = readFlagFile("accounts", accountsPath); // its errors name the flag already
   let accounts;
   try {
-    accounts = parseAccounts(readFlagFile("accounts", accountsPath));
+    accounts = parseAccounts(text);
   } catch (e) {
     throw new UsageError(`--accounts ${accountsPath}: ${(e as Error).message}`);
   }
   const policy = { rotate: intFlag(p, "rotate", DAY), accept: intFlag(p, "accept", DAY) };
   const rate = intFlag(p, "rate", 60);
-  const keys = await IssuerKeyStore.open(required(p, "dir"), name, policy, now());
   const publicUrl = p.flags.get("public-url");
   if (publicUrl !== undefined && !URL.canParse(publicUrl)) {
     throw new UsageError(`--public-url "${publicUrl}" is not a URL`);
   }
+  // Last: it creates the key directory and the first keys.
+  const keys = await IssuerKeyStore.open(required(p, "dir"), name, policy, now());
   const handler = issuerHandler({
     keys,
     accounts: bearerAccounts(accounts),

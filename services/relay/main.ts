@@ -47,7 +47,12 @@ function gatewayEntries(p: ReturnType<typeof parseArgs>): [string, string][] {
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
     throw new UsageError(`--gateways ${file}: expected {"NAME": "URL", ...}`);
   }
-  return Object.entries(doc).map(([k, v]) => [k, String(v)]);
+  return Object.entries(doc).map(([k, v]) => {
+    if (typeof v !== "string") {
+      throw new UsageError(`--gateways ${file}: "${k}" must be a URL string`);
+    }
+    return [k, v];
+  });
 }
 
 async function main(args: string[]): Promise<number> {

@@ -5,7 +5,8 @@ export async function expectUsageErrors(
   main: string,
   name: string,
   cases: string[][],
-): Promise<void> {
+): Promise<string[]> {
+  const lines: string[] = [];
   for (const args of cases) {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL(`../../${main}`, import.meta.url).pathname, ...args],
@@ -16,5 +17,7 @@ export async function expectUsageErrors(
     assert.equal(out.code, 2, `${args.join(" ")}: ${err}`);
     assert.equal(err.split("\n").length, 1, err);
     assert.match(err, new RegExp(`^${name}: `));
+    lines.push(err);
   }
+  return lines;
 }

@@ -145,7 +145,10 @@ Deno.test("issuer keys rotate: next epoch made ahead, expired keys dropped from 
 });
 
 Deno.test("issuer CLI: one readable line and exit 2 on bad input", async () => {
-  await expectUsageErrors("services/issuer/main.ts", "issuer", [
+  const dir = `${await Deno.makeTempDir()}/keys`;
+  const accounts = await Deno.makeTempFile();
+  await Deno.writeTextFile(accounts, `${accountLine("alice", "open-sesame")}\n`);
+  const lines = await expectUsageErrors("services/issuer/main.ts", "issuer", [
     [
       "--listen",
       "127.0.0.1:0",
@@ -168,5 +171,19 @@ Deno.test("issuer CLI: one readable line and exit 2 on bad input", async () => {
     ],
     ["--listen", "127.0.0.1:0"],
     ["account", "--name", "no spaces allowed"],
+    [
+      "--listen",
+      "127.0.0.1:0",
+      "--dir",
+      dir,
+      "--name",
+      "i.example",
+      "--accounts",
+      accounts,
+      "--public-url",
+      "nope",
+    ],
   ]);
+  assert.doesNotMatch(lines[1], /--accounts .*--accounts/, "the flag named once");
+  assert.equal(await Deno.stat(dir).catch(() => undefined), undefined, "no keys made for nothing");
 });

@@ -268,7 +268,10 @@ Deno.test("relay: bad inputs get their status and it keeps serving", async () =>
 });
 
 Deno.test("relay CLI: one readable line and exit 2 on bad input", async () => {
+  const gateways = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(gateways, JSON.stringify({ a: { x: 1 } }));
   await expectUsageErrors("services/relay/main.ts", "relay", [
+    ["--listen", "127.0.0.1:0", "--gateways", gateways],
     ["--listen", "127.0.0.1:0"],
     ["--listen", "127.0.0.1:0", "--gateway", "a=ftp://x"],
     ["--listen", "127.0.0.1:0", "--gateway", "a=http://x/path"],

@@ -325,6 +325,14 @@ interface CliOptions {
   printCommand: boolean;
 }
 
+function hasImage(dir: string): boolean {
+  try {
+    return Deno.statSync(`${dir}/manifest.json`).isFile;
+  } catch {
+    return false;
+  }
+}
+
 function parseArgs(args: string[]): CliOptions {
   const o: CliOptions = {
     image: `${ROOT}/enclave-image/out`,
@@ -337,6 +345,7 @@ function parseArgs(args: string[]): CliOptions {
     printCommand: false,
   };
   let logGiven = false;
+  let imageGiven = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = () => {
@@ -347,6 +356,7 @@ function parseArgs(args: string[]): CliOptions {
     switch (a) {
       case "--image":
         o.image = value();
+        imageGiven = true;
         break;
       case "--build":
         o.build = true;
@@ -396,6 +406,15 @@ function parseArgs(args: string[]): CliOptions {
     }
   }
   if (!logGiven) o.log = `${o.image}/console.log`;
+  // The default folder is built on first use; a folder named by hand must hold an image (or
+  // --build), so a mistyped path is an error, not minutes of building into it.
+  if (imageGiven && !o.build && !hasImage(o.image)) {
+    throw new BootError(
+      "usage",
+      `no image in ${o.image} (no manifest.json): build one there with --build, or with ` +
+        "deno task image --out DIR",
+    );
+  }
   return o;
 }
 
@@ -404,13 +423,7 @@ async function main(args: string[]): Promise<number> {
   const say = (line: string) =>
     console.error(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${line}`);
   const o = parseArgs(args);
-  let haveImage = true;
-  try {
-    Deno.statSync(`${o.image}/manifest.json`);
-  } catch {
-    haveImage = false;
-  }
-  if (o.build || !haveImage) {
+  if (o.build || !hasImage(o.image)) {
     say(`building the image into ${o.image}`);
     await build({
       out: o.image,

@@ -679,7 +679,7 @@ function mb(n: number): string {
   return `${(n / 1e6).toFixed(1)} MB`;
 }
 
-function parseArgs(args: string[]): BuildOptions & { quiet: boolean } {
+export function parseArgs(args: string[]): BuildOptions & { quiet: boolean } {
   const o = {
     out: `${ROOT}/enclave-image/out`,
     cache: `${ROOT}/.cache/enclave-image`,
@@ -738,7 +738,7 @@ function parseArgs(args: string[]): BuildOptions & { quiet: boolean } {
         if (!/^(0x)?[0-9a-f]+$/i.test(v)) {
           throw new BuildError("usage", `--guest-features ${v} is not hex`);
         }
-        o.guestFeatures = BigInt(v.startsWith("0x") ? v : `0x${v}`);
+        o.guestFeatures = BigInt(`0x${v.replace(/^0x/i, "")}`);
         break;
       }
       case "--quiet":
@@ -799,6 +799,6 @@ if (import.meta.main) {
     console.error(`${elapsed()} done`);
   } catch (e) {
     console.error(`image build failed: ${e instanceof Error ? e.message : e}`);
-    Deno.exit(1);
+    Deno.exit(e instanceof BuildError && e.code === "usage" ? 2 : 1); // 2: as the other CLIs
   }
 }

@@ -1,0 +1,48 @@
+/** `deno task image` and `deno task boot` command lines: mistakes are one line and exit 2. */
+import assert from "node:assert/strict";
+import { BuildError, parseArgs } from "../../enclave-image/build.ts";
+
+async function run(script: string, args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL(`../../enclave-image/${script}`, import.meta.url).pathname,
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, err: new TextDecoder().decode(out.stderr).trim() };
+}
+
+Deno.test("image: --guest-features is hex with 0x or 0X, or without", () => {
+  for (const v of ["0x10", "0X10", "10"]) {
+    assert.equal(parseArgs(["--guest-features", v]).guestFeatures, 16n);
+  }
+  assert.throws(
+    () => parseArgs(["--guest-features", "0xg"]),
+    (e) => e instanceof BuildError && /not hex/.test(e.message),
+  );
+});
+
+Deno.test("image and boot: usage errors exit 2 with one line, nothing built", async () => {
+  const cases: [string, string[], RegExp][] = [
+    ["build.ts", ["--frobnicate"], /unknown option --frobnicate/],
+    ["boot.ts", ["--frobnicate"], /unknown option|--frobnicate/],
+    ["boot.ts", ["--port", "99999"], /--port must be 0\.\.65535/],
+    // A mistyped --image is not built into: it has to hold an image already, or take --build.
+    [
+      "boot.ts",
+      ["--image", "/nonexistent/typo"],
+      /no image in \/nonexistent\/typo \(no manifest\.json\)/,
+    ],
+  ];
+  for (const [script, args, message] of cases) {
+    const { code, err } = await run(script, args);
+    assert.equal(code, 2, `${script} ${args.join(" ")}: ${err}`);
+    assert.equal(err.split("\n").length, 1, err);
+    assert.match(err, message);
+  }
+  assert.equal(await Deno.stat("/nonexistent/typo").catch(() => undefined), undefined);
+});

@@ -278,7 +278,8 @@ export function time(tlv: Tlv, what = "time"): Date {
     );
   }
   const [mo, d, h, mi, se] = m.slice(2).map(Number);
-  const date = new Date(Date.UTC(year, mo - 1, d, h, mi, se));
+  const date = new Date(Date.UTC(2000, mo - 1, d, h, mi, se));
+  date.setUTCFullYear(year); // Date.UTC reads years 0..99 as 1900..1999; GeneralizedTime does not
   if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || h > 23 || mi > 59 || se > 59) {
     throw new DerError(`${what}: "${s}" is not a calendar time`, tlv.offset);
   }

@@ -9,6 +9,7 @@ import {
   parseCrls,
   readBlocks,
 } from "../../attestation/x509.ts";
+import { readTlv, time } from "../../attestation/der.ts";
 import { toHex, utf8 } from "../../protocol/bytes.ts";
 import { tlv } from "../../protocol/der.ts";
 import { vectorPath } from "../vectors.ts";
@@ -167,6 +168,19 @@ Deno.test("structures missing fields are chain refusals naming the field, not Ty
       assert.match(e.message, /at byte \d+/);
       return true;
     });
+  }
+});
+
+Deno.test("times: UTCTime's two-digit years, GeneralizedTime's four, calendar checked", () => {
+  const at = (tag: number, text: string) => time(readTlv(tlv(tag, utf8(text))));
+  assert.equal(at(0x17, "491231235959Z").toISOString(), "2049-12-31T23:59:59.000Z");
+  assert.equal(at(0x17, "500101000000Z").toISOString(), "1950-01-01T00:00:00.000Z");
+  assert.equal(at(0x18, "99991231235959Z").toISOString(), "9999-12-31T23:59:59.000Z");
+  // Years 0..99 of a GeneralizedTime are those years, not 1900..1999 (Date.UTC's reading).
+  assert.equal(at(0x18, "00501231235959Z").getUTCFullYear(), 50);
+  assert.equal(at(0x18, "20240229120000Z").toISOString(), "2024-02-29T12:00:00.000Z");
+  for (const bad of ["20230229000000Z", "20231301000000Z", "20231231240000Z"]) {
+    assert.throws(() => at(0x18, bad), /is not a calendar time/, bad);
   }
 });
 

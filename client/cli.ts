@@ -196,6 +196,13 @@ interface Outcome {
 }
 
 async function run(args: Args): Promise<Outcome> {
+  // Checked before any network work: tokens bought and then not storable would be lost.
+  if (Deno.permissions.querySync({ name: "write", path: args.state }).state !== "granted") {
+    throw new ClientInputError(
+      `--state ${args.state}: this run may not write there (deno task client writes only to ` +
+        ".cache/client; give deno --allow-write for that folder)",
+    );
+  }
   const storage = fileStorage(args.state);
   const account = args.account?.startsWith("@")
     ? readText(args.account.slice(1), "--account").trim()

@@ -98,6 +98,11 @@ Deno.test("cli: unusable input exits 2 with one line and no stack trace", async 
         /--log-key nokey/,
       ],
       [["summarize", "--issuer", "http://127.0.0.1:9", "x.txt"], /--issuer and --account/],
+      // Before any network work (tokens bought and then not storable would be lost).
+      [
+        ["summarize", "--relay", "http://127.0.0.1:9", "--log-key", vkey, "--state", "/tmp", "-"],
+        /--state \/tmp: this run may not write there/,
+      ],
       [["translate", "x.txt"], /unknown command "translate"/],
     ] as const
   ) {

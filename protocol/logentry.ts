@@ -31,6 +31,7 @@ export interface ReleaseEntry {
   recipeDigest: string;
 }
 
+const FIELDS = ["measurements", "imageDigest", "sourceCommit", "recipeDigest"];
 const NAME = /^[a-z0-9][a-z0-9.-]{0,63}$/;
 const HEX = /^(?:[0-9a-f]{2})+$/;
 
@@ -45,7 +46,12 @@ function checkHex(value: unknown, field: string, sizes: number[]): string {
 }
 
 function check(e: ReleaseEntry): void {
-  if (typeof e !== "object" || e === null) throw new LogEntryError("bad-entry", "not an object");
+  if (typeof e !== "object" || e === null || Array.isArray(e)) {
+    throw new LogEntryError("bad-entry", "not an object");
+  }
+  // The entry is what gets logged: a field it would drop must not look accepted.
+  const unknown = Object.keys(e).find((k) => !FIELDS.includes(k));
+  if (unknown !== undefined) throw new LogEntryError("bad-entry", `unknown field "${unknown}"`);
   const m = e.measurements;
   if (typeof m !== "object" || m === null || Array.isArray(m) || Object.keys(m).length === 0) {
     throw new LogEntryError("bad-entry", "measurements must be a non-empty object");

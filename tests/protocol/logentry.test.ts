@@ -37,6 +37,8 @@ Deno.test("release entries: non-canonical or invalid bytes are refused", () => {
       { ...entry, sourceCommit: "02".repeat(19) },
       { ...entry, measurements: {} },
       { ...entry, measurements: { "Bad Name": "aa" } },
+      // A field the canonical encoding would drop: refused, not silently logged without it.
+      { ...entry, note: "released by Ann" } as ReleaseEntry,
     ]
   ) assert.throws(() => encodeReleaseEntry(bad), { code: "bad-entry" });
   assert.throws(() => decodeReleaseEntry(utf8('{"a":1}')), { code: "bad-entry" });

@@ -35,7 +35,7 @@ import { startModelProcess } from "./model_process.ts";
 import { hostMeasurement } from "./self_measure.ts";
 import { fetchLogProof } from "./transparency.ts";
 import { toHex } from "../protocol/bytes.ts";
-import { MAX_TIMER_MS, parseListen, UsageError } from "../services/common/cli.ts";
+import { listenUrl, MAX_TIMER_MS, parseListen, UsageError } from "../services/common/cli.ts";
 import { MAX_FRAME } from "./frames.ts";
 import type { TransparencyProof } from "../protocol/evidence.ts";
 import { defaultEmulatedState, EmulatedSecureProcessor } from "../attestation/emulated.ts";
@@ -338,10 +338,10 @@ async function main(args: string[]): Promise<number> {
     hostname: config.hostname,
     port: config.port,
     signal: controller.signal,
-    onListen: ({ hostname, port }) => {
+    onListen: (addr) => {
       // The one line tests and launchers wait for; stdout carries nothing else.
       console.log(
-        `ready http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port} ` +
+        `ready ${listenUrl(addr)} ` +
           `platform=${evidence.platform} measurement=${measurement} key-id=${epochs.current.key.config.keyId}`,
       );
     },

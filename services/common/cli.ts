@@ -100,6 +100,11 @@ export function parseListen(value: string): { hostname: string; port: number } {
   return { hostname: m[1] ?? m[2], port };
 }
 
+/** The URL a server listening at `hostname`:`port` is reached at (IPv6 in brackets). */
+export function listenUrl({ hostname, port }: { hostname: string; port: number }): string {
+  return `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+}
+
 /** Reads a file for a flag, with a one-line error naming the flag and the file. */
 export function readFlagFile(flag: string, path: string): string {
   try {

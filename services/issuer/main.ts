@@ -17,6 +17,7 @@ import { toBase64Url } from "../../protocol/base64.ts";
 import { formatIssuerKeys, parseIssuerKeys } from "../../protocol/privacypass.ts";
 import {
   intFlag,
+  listenUrl,
   parseArgs,
   parseServerArgs,
   readFlagFile,
@@ -81,7 +82,7 @@ async function serve(args: string[]): Promise<number> {
   });
   const server = startServer(handler, listen, {
     signals: true,
-    onListen: ({ hostname, port }) => console.log(`issuer ${name} on http://${hostname}:${port}`),
+    onListen: (addr) => console.log(`issuer ${name} on ${listenUrl(addr)}`),
   });
   // Rotate on time even when idle, so origin-keys.json always holds the next key in advance.
   const timer = setInterval(() => keys.refresh(now()).catch(() => {}), 60_000);

@@ -10,6 +10,7 @@
  */
 import {
   intFlag,
+  listenUrl,
   MAX_TIMER_MS,
   parseArgs,
   parseServerArgs,
@@ -78,8 +79,7 @@ async function main(args: string[]): Promise<number> {
   });
   const server = startServer(handler, listen, {
     signals: true,
-    onListen: ({ hostname, port }) =>
-      console.log(`relay for ${gateways.size} gateway(s) on http://${hostname}:${port}`),
+    onListen: (addr) => console.log(`relay for ${gateways.size} gateway(s) on ${listenUrl(addr)}`),
   });
   await server.finished;
   return 0;

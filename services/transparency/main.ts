@@ -18,6 +18,7 @@
 import { encodeReleaseEntry, type ReleaseEntry } from "../../protocol/logentry.ts";
 import { generateSignerKey, parseSignerKey } from "../../protocol/note.ts";
 import {
+  listenUrl,
   parseArgs,
   parseServerArgs,
   readFlagFile,
@@ -70,10 +71,8 @@ async function serve(args: string[]): Promise<number> {
   const log = await TransparencyLog.open(required(p, "dir"), key);
   const server = startServer(logHandler(log, { appendToken }), listen, {
     signals: true,
-    onListen: ({ hostname, port }) =>
-      console.log(
-        `transparency log ${log.origin} (size ${log.size}) on http://${hostname}:${port}`,
-      ),
+    onListen: (addr) =>
+      console.log(`transparency log ${log.origin} (size ${log.size}) on ${listenUrl(addr)}`),
   });
   await server.finished;
   log.close();

@@ -1,7 +1,7 @@
 /** runtime/main.ts's command line: every mistake is one line and exit 2, before anything starts. */
 import assert from "node:assert/strict";
 import { parseArgs } from "../../runtime/main.ts";
-import { UsageError } from "../../services/common/cli.ts";
+import { listenUrl, UsageError } from "../../services/common/cli.ts";
 
 const BASE = ["--listen", "127.0.0.1:0", "--no-tokens"];
 
@@ -11,7 +11,10 @@ Deno.test("runtime arguments: defaults, and the token rule of issue 5", () => {
     [c.hostname, c.port, c.epoch, c.grace, c.pool, c.maxBody, c.workerTimeout],
     ["127.0.0.1", 0, 600, 60, 2, 256 * 1024, 30_000],
   );
-  assert.equal(parseArgs(["--listen", "[::1]:8080", "--no-tokens"]).hostname, "::1");
+  const v6 = parseArgs(["--listen", "[::1]:8080", "--no-tokens"]);
+  assert.equal(v6.hostname, "::1");
+  assert.equal(listenUrl(v6), "http://[::1]:8080"); // as the runtime's ready line and services say
+  assert.equal(listenUrl({ hostname: "127.0.0.1", port: 80 }), "http://127.0.0.1:80");
   assert.equal(parseArgs(["--listen", "0.0.0.0:8080", "--issuer-key", "k"]).issuerKey, "k");
 });
 

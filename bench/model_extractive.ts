@@ -6,13 +6,21 @@
  * of the ORT session, interleaved in the same run.
  *
  * Exported for bench/model.ts; ratio `extractive-vs-js` = plain-JS median / ORT median (> 1: the
- * ORT graph is faster).
+ * ORT graph is faster). Also sentence splitting of the worst inputs a request can send (one word
+ * of 262 144 characters, "Dr. " repeated) against prose of the same length: ratios
+ * `split-long-word-vs-prose` and `split-titles-vs-prose` (≈ 1: linear, as it must be).
  */
 import { compare, type Ratio, ratio, type Result } from "./harness.ts";
 import { loadSamsum } from "./quality.ts";
 import { EXTRACTIVE_DEFAULTS, features, select } from "../model/extractive.ts";
-import { loadSummarizer } from "../model/summarize.ts";
-import { fromMessages, type Message, parseDialogue, unitsOf } from "../model/text.ts";
+import { LIMITS, loadSummarizer } from "../model/summarize.ts";
+import {
+  fromMessages,
+  type Message,
+  parseDialogue,
+  splitSentences,
+  unitsOf,
+} from "../model/text.ts";
 import { lexrank } from "../tests/model/lexrank_reference.ts";
 
 export const GOAL_MS = 5;
@@ -59,7 +67,25 @@ export async function extractiveBench(): Promise<{ results: Result[]; ratios: Ra
         ours.median < GOAL_MS ? "met" : "NOT met"
       })`,
     );
-    return { results: [ours, baseline], ratios: [ratio("extractive-vs-js", baseline, ours)] };
+    // Splitting's worst inputs at the body limit against ordinary prose of the same length: a
+    // regex tried from every position made these quadratic (minutes), which a request could ask.
+    const prose = messages.map((m) => m.text).join(" ").repeat(400).slice(0, LIMITS.maxChars);
+    const word = "0123456789abcdef".repeat(LIMITS.maxChars / 16);
+    const titles = "Dr. ".repeat(LIMITS.maxChars / 4);
+    const split = await compare([
+      { name: "sentence splitting, 262 144 characters of chat", fn: () => splitSentences(prose) },
+      { name: "sentence splitting, one 262 144-character word", fn: () => splitSentences(word) },
+      { name: 'sentence splitting, 65 536 × "Dr. "', fn: () => splitSentences(titles) },
+    ], { rounds: 10, warmup: 2 });
+    return {
+      results: [ours, baseline, ...split],
+      ratios: [
+        ratio("extractive-vs-js", baseline, ours),
+        // ≈ 1 or below: the worst inputs split in linear time, like prose.
+        ratio("split-long-word-vs-prose", split[1], split[0]),
+        ratio("split-titles-vs-prose", split[2], split[0]),
+      ],
+    };
   } finally {
     await summarizer.release();
   }

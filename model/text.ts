@@ -49,9 +49,14 @@ const BEFORE_NUMBER = new Set(
 /** End a sentence after these only before a capital ("…, etc. Then we", "at 5 p.m. see you"). */
 const SOFT = new Set("etc am pm inc ltd corp co".split(" "));
 
-/** Spans never split: URLs, e-mail addresses, and dotted numbers or versions (3.50, v1.2.3). */
+/**
+ * Spans never split: URLs, e-mail addresses, and dotted numbers or versions (3.50, v1.2.3). An
+ * address's local part starts a run and is at most 64 characters (RFC 5321 §4.5.3.1.1): tried
+ * from every position of a long run without "@", `[\w.+-]+@` was quadratic (a 262 144-character
+ * token took minutes).
+ */
 const PROTECTED =
-  /\b(?:https?:\/\/|www\.)[^\s<>"]*[^\s<>".,;:!?)\]'’”]|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\b[vV]?\d+(?:[.,]\d+)+/g;
+  /\b(?:https?:\/\/|www\.)[^\s<>"]*[^\s<>".,;:!?)\]'’”]|(?<![\w.+-])[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+|\b[vV]?\d+(?:[.,]\d+)+/g;
 
 const TERMINATOR = /[.!?…]/;
 const CLOSERS = /["'”’)\]»]/;
@@ -132,7 +137,9 @@ function boundary(before: string, punct: string, quoted: boolean, next: string):
   const capitalNext = UPPER.test(next) || /[\d"'“‘(\[]/.test(next);
   if (punct !== "." && /^[.…]+$/.test(punct)) return capitalNext; // an ellipsis
   if (punct === "." && !quoted) {
-    const word = before.match(/([\p{L}\p{N}.]+)$/u)?.[1] ?? "";
+    // The word before the point; only its end matters, and a regex anchored at `$` would try
+    // every start in `before` (quadratic over a block of "Dr. Dr. …").
+    const word = before.slice(-64).match(/([\p{L}\p{N}.]+)$/u)?.[1] ?? "";
     const bare = word.replace(/^\p{N}+/u, "").replace(/\./g, "").toLowerCase();
     if (TITLES.has(bare)) return false;
     if (BEFORE_NUMBER.has(bare) && /\d/.test(next)) return false;

@@ -78,8 +78,8 @@ export function splitSentences(text: string): string[] {
 /** Blank lines always separate; a single line break does unless the text is hard-wrapped. */
 function paragraphs(text: string): string[] {
   const blocks: string[] = [];
-  for (const para of text.split(/\n[ \t]*\n/)) {
-    const lines = para.split("\n");
+  for (const para of text.split(/\r?\n[ \t]*\r?\n/)) {
+    const lines = para.split(/\r?\n/);
     let current = "";
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i].trimEnd();
@@ -171,7 +171,7 @@ function speakerOf(line: string): { speaker: string; text: string } | undefined 
  * with `Name: `, with at least one name used twice or two different names.
  */
 export function looksLikeDialogue(text: string): boolean {
-  const lines = text.split("\n").filter((l) => l.trim());
+  const lines = text.split(/\r?\n/).filter((l) => l.trim());
   if (lines.length < 2) return false;
   const speakers = lines.map(speakerOf).filter((s) => s !== undefined).map((s) => s.speaker);
   return speakers.length >= 0.8 * lines.length && speakers.length >= 2;

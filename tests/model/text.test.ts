@@ -113,6 +113,14 @@ Deno.test("looksLikeDialogue tells transcripts from prose", () => {
     looksLikeDialogue("Agenda\nAnn: budget\nBob: hiring\nCarl: office\nDee: misc"),
     true,
   );
+  // Windows line ends: the same answers (a CRLF transcript was read as prose).
+  assert.equal(looksLikeDialogue("Ann: hi\r\nBob: hello\r\nAnn: ok"), true);
+  assert.equal(looksLikeDialogue("Note: this is prose.\r\nIt goes on for a while."), false);
+});
+
+Deno.test("CRLF text splits like LF text", () => {
+  const lf = "First paragraph here.\nIt wraps.\n\nSecond one. Done.";
+  assert.deepEqual(splitSentences(lf.replaceAll("\n", "\r\n")), splitSentences(lf));
 });
 
 Deno.test("fromMessages: {from, text} and bare strings, checked field by field", () => {

@@ -29,6 +29,14 @@ export interface Epoch {
   readonly retireAt: number;
 }
 
+/**
+ * No key is current: none was made yet, or the last epoch ended while rotation kept failing (its
+ * evidence vouches for it only until then, and its key must go). The gateway answers 503.
+ */
+export class NoEpochError extends Error {
+  override readonly name = "NoEpochError";
+}
+
 export interface EpochOptions {
   provider: EvidenceProvider;
   /** Epoch length in seconds (default 600). */
@@ -63,9 +71,16 @@ export class KeyEpochs {
     return this.#length;
   }
 
-  /** The epoch new clients should use; throws before the first `rotate()`. */
+  /** The epoch new clients should use; NoEpochError when there is none (see there). */
   get current(): Epoch {
-    if (!this.#current) throw new Error("no key epoch yet");
+    this.expire();
+    if (!this.#current) {
+      throw new NoEpochError(
+        this.#count === 0
+          ? "no key epoch yet"
+          : "no current key epoch: the last one ended and its successor could not be attested",
+      );
+    }
     return this.#current;
   }
 
@@ -150,13 +165,20 @@ export class KeyEpochs {
   }
 
   /**
-   * Wipes the superseded key once its grace is over. Requests call it, and so must a timer: with
-   * no traffic the key would otherwise stay in memory until the next rotation.
+   * Wipes the superseded key once its grace is over, and the current one at the end of its
+   * epoch if no rotation has replaced it (the provider failing all along): forward security
+   * holds whether or not new evidence comes. Requests call it, and so must a timer: with no
+   * traffic a key would otherwise stay in memory until the next rotation.
    */
   expire(): void {
-    if (this.#previous && this.#now() >= this.#previous.retireAt) {
+    const now = this.#now();
+    if (this.#previous && now >= this.#previous.retireAt) {
       wipe(this.#previous.key.privateKey);
       this.#previous = undefined;
+    }
+    if (this.#current && now >= this.#current.retireAt) {
+      wipe(this.#current.key.privateKey);
+      this.#current = undefined;
     }
   }
 }

@@ -28,7 +28,7 @@ import { concat, fromHex, wipe } from "../protocol/bytes.ts";
 import { ExchangeError, TAG, tagged } from "./exchange.ts";
 import { type WorkerHandle, type WorkerPool } from "./pool.ts";
 import { errorResponse } from "./answers.ts";
-import type { KeyEpochs } from "./epochs.ts";
+import { type KeyEpochs, NoEpochError } from "./epochs.ts";
 import type { Metrics } from "./metrics.ts";
 
 export const GATEWAY_PATH = "/.well-known/ohttp-gateway";
@@ -186,6 +186,7 @@ export function gateway(options: GatewayOptions): (req: Request) => Promise<Resp
   }
 
   async function evidence(url: URL): Promise<Response> {
+    options.epochs.current; // NoEpochError (503): no bundle vouches for a key in service
     const nonceHex = url.searchParams.get("nonce");
     let bundle: Uint8Array;
     if (nonceHex === null) bundle = options.bundle();
@@ -242,6 +243,10 @@ export function gateway(options: GatewayOptions): (req: Request) => Promise<Resp
       if (e instanceof HttpError) {
         metrics.count(`http-${e.status}`);
         return plain(e.status, e.message, e.headers);
+      }
+      if (e instanceof NoEpochError) {
+        metrics.count("no-epoch");
+        return plain(503, e.message, { "retry-after": "5" });
       }
       metrics.count("internal-error");
       console.error(`runtime: internal error (${e instanceof Error ? e.name : "unknown"})`);

@@ -314,7 +314,11 @@ async function main(args: string[]): Promise<number> {
       }
     } catch (e) {
       metrics.count("epoch-rotation-failed");
-      log(`key rotation failed, keeping the current epoch: ${e instanceof Error ? e.message : e}`);
+      log(
+        `key rotation failed; the current key serves until its epoch ends, then none: ${
+          e instanceof Error ? e.message : e
+        }`,
+      );
     } finally {
       ticking = false;
     }

@@ -5,7 +5,10 @@
  * Unit tests with an injected clock, then the real runtime with short epochs.
  */
 import assert from "node:assert/strict";
-import { KeyEpochs } from "../../runtime/epochs.ts";
+import { KeyEpochs, NoEpochError } from "../../runtime/epochs.ts";
+import { gateway } from "../../runtime/gateway.ts";
+import { Metrics } from "../../runtime/metrics.ts";
+import type { WorkerPool } from "../../runtime/pool.ts";
 import type { Evidence, EvidenceProvider } from "../../attestation/providers/provider.ts";
 import { equalBytes, isZero, utf8 } from "../../protocol/bytes.ts";
 import { type BindingClaims, reportData } from "../../protocol/evidence.ts";
@@ -135,6 +138,52 @@ Deno.test("key epochs: a provider failure keeps the running epoch", async () => 
   assert.equal(epochs.current, running);
   assert.equal(epochs.gatewayKeys().length, 1);
   assert.ok(!isZero(running.key.privateKey));
+  epochs.close();
+});
+
+Deno.test("key epochs: a key whose successor is never attested is wiped at its epoch's end", async () => {
+  const provider = new FakeProvider();
+  const time = clock();
+  const epochs = new KeyEpochs({ provider, now: () => time.now });
+  const running = await epochs.rotate();
+  provider.fail = true;
+  time.tick(LENGTH + GRACE - 1); // the last second its evidence vouches for
+  assert.equal(epochs.current, running);
+  time.tick(1);
+  assert.throws(() => epochs.current, NoEpochError);
+  assert.deepEqual(epochs.gatewayKeys(), []);
+  assert.ok(isZero(running.key.privateKey), "the key is zero though no rotation came");
+  // The gateway says so instead of serving a key or evidence past its epoch.
+  const handler = gateway({
+    epochs,
+    pool: {} as WorkerPool, // not reached: no request gets past the missing key
+    redeem: () => Promise.resolve(undefined),
+    bundle: () => new Uint8Array(1),
+    bundleWithNonce: () => Promise.resolve(new Uint8Array(1)),
+    metrics: new Metrics(),
+  });
+  for (const path of ["/.well-known/ohttp-gateway", "/.well-known/cloister/evidence"]) {
+    const res = await handler(new Request(`http://runtime${path}`));
+    assert.equal(res.status, 503, path);
+    assert.match(await res.text(), /no current key epoch/);
+  }
+  const post = await handler(
+    new Request("http://runtime/.well-known/ohttp-gateway", {
+      method: "POST",
+      headers: { "content-type": "message/ohttp-req" },
+      body: sealed(running.key.config) as Uint8Array<ArrayBuffer>,
+    }),
+  );
+  assert.equal(post.status, 400);
+  assert.equal((await post.json()).type, PROBLEM_TYPE_OHTTP_KEY);
+  // Rotation comes back: a fresh epoch serves again.
+  provider.fail = false;
+  assert.ok(epochs.due());
+  await epochs.rotate();
+  assert.equal(
+    (await handler(new Request("http://runtime/.well-known/ohttp-gateway"))).status,
+    200,
+  );
   epochs.close();
 });
 

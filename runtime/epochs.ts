@@ -67,6 +67,10 @@ export class KeyEpochs {
     }
   }
 
+  get graceSeconds(): number {
+    return this.#grace;
+  }
+
   get lengthSeconds(): number {
     return this.#length;
   }

@@ -221,7 +221,11 @@ export function gateway(options: GatewayOptions): (req: Request) => Promise<Resp
         if (req.method === "POST") return await post(req);
         if (req.method === "GET" || req.method === "HEAD") {
           return new Response(options.epochs.keyConfigs() as Uint8Array<ArrayBuffer>, {
-            headers: { "content-type": MEDIA_TYPE_KEYS, "cache-control": "max-age=60" },
+            // A client may cache the config no longer than a superseded key is still accepted.
+            headers: {
+              "content-type": MEDIA_TYPE_KEYS,
+              "cache-control": `max-age=${Math.min(60, options.epochs.graceSeconds)}`,
+            },
           });
         }
         throw new HttpError(405, `${req.method} not allowed here`, { allow: "GET, POST" });

@@ -21,7 +21,7 @@
  *   --no-tokens               accept requests without tokens (development only; said at start)
  *   --log URL                 transparency log to fetch this measurement's inclusion proof from
  *   --epoch SECONDS           key epoch length (default 600, at most 30 days)
- *   --grace SECONDS           how long a superseded key is still accepted (default 60)
+ *   --grace SECONDS           how long a superseded key is still accepted (default 60, 2..--epoch)
  *   --pool N                  warm one-shot workers (default 2, at most 64)
  *   --max-body BYTES          largest encapsulated request (default 262144, at most 16 MiB)
  *   --worker-timeout MS       longest a worker may take (default 30000, at most 2^31 − 1)
@@ -76,19 +76,24 @@ const VALUED = new Set([
   "--worker-timeout",
 ]);
 
-function positive(
+/** A decimal integer option in `min..max` ("", "0x10", "1e2" and " 5" are refused). */
+function integer(
   name: string,
   value: string | undefined,
   fallback: number,
+  min: number,
   max: number,
 ): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new UsageError(`${name} must be an integer 1..${max}, not "${value}"`);
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new UsageError(`${name} must be an integer ${min}..${max}, not "${value}"`);
   }
   return n;
 }
+
+/** Shortest grace (s): rotation runs on a 1 s tick and waits for evidence. */
+const MIN_GRACE = 2;
 
 /** Longest key epoch (s): a key lives this long, plus grace, before it is wiped. */
 const MAX_EPOCH = 30 * 86_400;
@@ -116,21 +121,22 @@ export function parseArgs(args: string[]): Config {
     issuerKey: values.get("--issuer-key"),
     noTokens: flags.has("--no-tokens"),
     log: values.get("--log"),
-    epoch: positive("--epoch", values.get("--epoch"), 600, MAX_EPOCH),
-    grace: Number(values.get("--grace") ?? 60),
-    pool: positive("--pool", values.get("--pool"), 2, 64),
+    epoch: integer("--epoch", values.get("--epoch"), 600, MIN_GRACE, MAX_EPOCH),
+    grace: 0, // below: bounded by --epoch
+    pool: integer("--pool", values.get("--pool"), 2, 1, 64),
     // A request travels to its worker in one frame.
-    maxBody: positive("--max-body", values.get("--max-body"), 256 * 1024, MAX_FRAME),
-    workerTimeout: positive(
+    maxBody: integer("--max-body", values.get("--max-body"), 256 * 1024, 1, MAX_FRAME),
+    workerTimeout: integer(
       "--worker-timeout",
       values.get("--worker-timeout"),
       30_000,
+      1,
       MAX_TIMER_MS,
     ),
   };
-  if (!Number.isInteger(config.grace) || config.grace < 0 || config.grace > config.epoch) {
-    throw new UsageError(`--grace must be 0..--epoch seconds, not "${values.get("--grace")}"`);
-  }
+  // At least MIN_GRACE: the successor's evidence must come before the old epoch's claims end.
+  const grace = values.get("--grace");
+  config.grace = integer("--grace", grace, Math.min(60, config.epoch), MIN_GRACE, config.epoch);
   if (!config.issuerKey && !config.noTokens) {
     throw new UsageError(
       "no --issuer-key given: refusing to serve without token checks (pass --no-tokens for development)",

@@ -11,6 +11,7 @@ Deno.test("runtime arguments: defaults, and the token rule of issue 5", () => {
     [c.hostname, c.port, c.epoch, c.grace, c.pool, c.maxBody, c.workerTimeout],
     ["127.0.0.1", 0, 600, 60, 2, 256 * 1024, 30_000],
   );
+  assert.equal(parseArgs([...BASE, "--epoch", "30"]).grace, 30, "the default grace fits the epoch");
   const v6 = parseArgs(["--listen", "[::1]:8080", "--no-tokens"]);
   assert.equal(v6.hostname, "::1");
   assert.equal(listenUrl(v6), "http://[::1]:8080"); // as the runtime's ready line and services say
@@ -33,8 +34,15 @@ Deno.test("runtime arguments: each mistake is a UsageError naming the option", (
       /--worker-timeout must be an integer 1\.\.2147483647/,
     ],
     [[...BASE, "--max-body", String(2 ** 30)], /--max-body must be an integer 1\.\.16777216/],
-    [[...BASE, "--epoch", "99999999"], /--epoch must be an integer 1\.\.2592000/],
-    [[...BASE, "--epoch", "60", "--grace", "61"], /--grace must be 0\.\.--epoch seconds/],
+    [[...BASE, "--epoch", "99999999"], /--epoch must be an integer 2\.\.2592000/],
+    [[...BASE, "--epoch", "60", "--grace", "61"], /--grace must be an integer 2\.\.60, not "61"/],
+    // Below two seconds the successor's evidence could come after the old claims end.
+    [[...BASE, "--grace", "1"], /--grace must be an integer 2\.\.600/],
+    [[...BASE, "--epoch", "1"], /--epoch must be an integer 2\.\.2592000/],
+    // Number() reads these as 0, 16 and 100: not a decimal integer, refused.
+    [[...BASE, "--grace="], /--grace must be an integer 2\.\.600, not ""/],
+    [[...BASE, "--pool", "0x10"], /--pool must be an integer 1\.\.64, not "0x10"/],
+    [[...BASE, "--epoch", "1e2"], /--epoch must be an integer/],
     [[...BASE, "--int8"], /--int8 needs --model/],
     [[...BASE, "--pool"], /--pool needs a value/],
     [[...BASE, "--frobnicate"], /unknown option "--frobnicate"/],

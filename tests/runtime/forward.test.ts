@@ -141,6 +141,18 @@ Deno.test("key epochs: a provider failure keeps the running epoch", async () => 
   epochs.close();
 });
 
+/** The gateway over `epochs` alone: its key and evidence paths (no request reaches a worker). */
+function keysOnly(epochs: KeyEpochs) {
+  return gateway({
+    epochs,
+    pool: {} as WorkerPool,
+    redeem: () => Promise.resolve(undefined),
+    bundle: () => new Uint8Array(1),
+    bundleWithNonce: () => Promise.resolve(new Uint8Array(1)),
+    metrics: new Metrics(),
+  });
+}
+
 Deno.test("key epochs: a key whose successor is never attested is wiped at its epoch's end", async () => {
   const provider = new FakeProvider();
   const time = clock();
@@ -154,14 +166,7 @@ Deno.test("key epochs: a key whose successor is never attested is wiped at its e
   assert.deepEqual(epochs.gatewayKeys(), []);
   assert.ok(isZero(running.key.privateKey), "the key is zero though no rotation came");
   // The gateway says so instead of serving a key or evidence past its epoch.
-  const handler = gateway({
-    epochs,
-    pool: {} as WorkerPool, // not reached: no request gets past the missing key
-    redeem: () => Promise.resolve(undefined),
-    bundle: () => new Uint8Array(1),
-    bundleWithNonce: () => Promise.resolve(new Uint8Array(1)),
-    metrics: new Metrics(),
-  });
+  const handler = keysOnly(epochs);
   for (const path of ["/.well-known/ohttp-gateway", "/.well-known/cloister/evidence"]) {
     const res = await handler(new Request(`http://runtime${path}`));
     assert.equal(res.status, 503, path);
@@ -185,6 +190,22 @@ Deno.test("key epochs: a key whose successor is never attested is wiped at its e
     200,
   );
   epochs.close();
+});
+
+Deno.test("key configs are cached no longer than a superseded key is accepted", async () => {
+  for (const [grace, maxAge] of [[5, "max-age=5"], [GRACE, "max-age=60"], [120, "max-age=60"]]) {
+    const epochs = new KeyEpochs({
+      provider: new FakeProvider(),
+      lengthSeconds: LENGTH,
+      graceSeconds: grace as number,
+    });
+    await epochs.rotate();
+    const handler = keysOnly(epochs);
+    const res = await handler(new Request("http://runtime/.well-known/ohttp-gateway"));
+    await res.body?.cancel();
+    assert.equal(res.headers.get("cache-control"), maxAge);
+    epochs.close();
+  }
 });
 
 Deno.test("key epochs: nonce evidence binds the current key, its epoch and the nonce", async () => {

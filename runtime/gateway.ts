@@ -65,6 +65,9 @@ function plain(status: number, message: string, headers: HeadersInit = {}): Resp
   });
 }
 
+/** The client went away before its body was read: nothing to answer, nothing to log. */
+class ClientGone extends Error {}
+
 /** Reads a body of at most `limit` bytes, refusing (413) as soon as it is exceeded. */
 async function readBody(req: Request, limit: number): Promise<Uint8Array> {
   const declared = Number(req.headers.get("content-length") ?? NaN);
@@ -72,10 +75,16 @@ async function readBody(req: Request, limit: number): Promise<Uint8Array> {
   if (!req.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of req.body) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(413, `request body over ${limit} bytes`);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req.body) {
+      size += chunk.length;
+      if (size > limit) throw new HttpError(413, `request body over ${limit} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (e) {
+    // Anyone can disconnect mid-body: counted, never an "internal error" line per abort.
+    if (e instanceof HttpError) throw e;
+    throw new ClientGone();
   }
   return concat(...chunks);
 }
@@ -247,6 +256,10 @@ export function gateway(options: GatewayOptions): (req: Request) => Promise<Resp
       if (e instanceof HttpError) {
         metrics.count(`http-${e.status}`);
         return plain(e.status, e.message, e.headers);
+      }
+      if (e instanceof ClientGone) {
+        metrics.count("client-gone");
+        return plain(400, "the request body ended early");
       }
       if (e instanceof NoEpochError) {
         metrics.count("no-epoch");

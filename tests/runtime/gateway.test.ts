@@ -203,6 +203,21 @@ Deno.test("bad input of every kind gets its status and reason, and the runtime k
       assert.equal(streamed.status, 413);
     });
 
+    await t.step("a client that hangs up mid-body costs nothing and logs nothing", async () => {
+      const { hostname, port } = new URL(url);
+      for (let i = 0; i < 3; i++) {
+        const conn = await Deno.connect({ hostname, port: Number(port) });
+        await conn.write(new TextEncoder().encode(
+          `POST ${GATEWAY} HTTP/1.1\r\nhost: x\r\ncontent-type: message/ohttp-req\r\n` +
+            "content-length: 1000\r\n\r\n" + "x".repeat(10),
+        ));
+        await new Promise((r) => setTimeout(r, 50));
+        conn.close();
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      assert.doesNotMatch(runtime.stderr(), /internal error/);
+    });
+
     await t.step("malformed OHTTP: 400 with no body (§5.2)", async () => {
       const { encapsulatedRequest: good } = encapsulateRequest(config, summarizeRequest(MESSAGES));
       const tampered = good.slice();

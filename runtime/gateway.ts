@@ -132,10 +132,17 @@ export function gateway(options: GatewayOptions): (req: Request) => Promise<Resp
       const exchange = (async () => {
         await worker.send(message);
         wipe(message);
+        let redeemed = false;
         for (;;) {
           const frame = await worker.next();
           if (!frame) throw new ExchangeError("the worker exited without answering");
           if (frame[0] === TAG.TOKEN) {
+            // One request spends at most one token: a worker cannot burn a client's others.
+            if (redeemed) {
+              wipe(frame);
+              throw new ExchangeError("a second token from the worker");
+            }
+            redeemed = true;
             const redeeming = performance.now();
             const reason = await options.redeem(frame.subarray(1)).finally(() => wipe(frame));
             metrics.time("redeem-ms", performance.now() - redeeming);

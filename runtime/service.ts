@@ -67,7 +67,12 @@ async function answer(req: BhttpRequest, deps: ServiceDeps): Promise<BhttpRespon
     ]]);
   }
   const authorization = fieldValue(req.headers, "authorization") ?? new Uint8Array(0);
-  const verdict = deps.redeem(authorization).then((refused) => {
+  // Authorization is a singleton field (RFC 9110 §11.6.2): a second line would go unchecked.
+  const lines = req.headers.filter((f) => f.name === "authorization").length;
+  const redeeming = lines > 1
+    ? Promise.resolve(`${lines} Authorization field lines; send one`)
+    : deps.redeem(authorization);
+  const verdict = redeeming.then((refused) => {
     if (refused !== undefined) throw new ServiceError(401, `token refused: ${refused}`);
   });
   verdict.catch(() => {}); // awaited below on every path; this only keeps it handled meanwhile

@@ -406,17 +406,21 @@ async function waitFor(what: string, ok: () => boolean, ms = 30_000): Promise<vo
 
 Deno.test("a worker that crashes, garbles or hangs gives a clean encrypted 5xx; the pool refills", async (t) => {
   const cases = [
-    { how: "crash", status: 500, reason: /worker failed/ },
-    { how: "garbage", status: 500, reason: /worker failed/ },
-    { how: "torn", status: 500, reason: /worker failed/ },
-    { how: "hang", status: 504, reason: /took longer than 400 ms/ },
+    { how: "crash", status: 500, reason: /worker failed/, redeemed: 0 },
+    { how: "garbage", status: 500, reason: /worker failed/, redeemed: 0 },
+    { how: "torn", status: 500, reason: /worker failed/, redeemed: 0 },
+    // The second token is refused unredeemed: one per request.
+    { how: "twice", status: 500, reason: /worker failed/, redeemed: 3 },
+    { how: "hang", status: 504, reason: /took longer than 400 ms/, redeemed: 0 },
   ];
-  for (const { how, status, reason } of cases) {
+  for (const { how, status, reason, redeemed } of cases) {
     await t.step(how, async () => {
+      let redemptions = 0;
       const g = await inProcessGateway({
         command: denoScript(MISBEHAVING, [how]),
         size: 2,
         workerTimeoutMs: 400,
+        redeem: () => (redemptions++, Promise.resolve(undefined)),
       });
       try {
         const before = new Set(g.pool.pids());
@@ -446,6 +450,7 @@ Deno.test("a worker that crashes, garbles or hangs gives a clean encrypted 5xx; 
         const counted = g.metrics.counts.get(status === 504 ? "worker-timeout" : "worker-failed");
         assert.equal(counted, 3);
         assert.equal(g.metrics.counts.get("answered"), 3, "each failure was answered, encrypted");
+        assert.equal(redemptions, redeemed);
       } finally {
         await g.close();
       }

@@ -65,6 +65,22 @@ Deno.test("a refused token is answered 401 whatever else was wrong, and no model
     ],
     ["bad input", summarizeRequest({ messages: 3 })],
   ];
+  // Two Authorization lines are refused without a redemption, whichever of them is good.
+  const twice = summarizeRequest(BODY, undefined, {
+    headers: [
+      field("content-type", "application/json"),
+      field("authorization", "PrivateToken token=a"),
+      field("authorization", "PrivateToken token=b"),
+    ],
+  });
+  const redeemed: string[] = [];
+  const doubled = await answer(twice, {
+    redeem: (a) => (redeemed.push(new TextDecoder().decode(a)), Promise.resolve(undefined)),
+    summarize: gatedSummarizer().summarize,
+  });
+  assert.equal(doubled.status, 401);
+  assert.match(doubled.json.error, /^token refused: 2 Authorization field lines; send one$/);
+  assert.deepEqual(redeemed, []);
   for (const [what, request] of cases) {
     const s = gatedSummarizer();
     const a = await answer(request, { ...refused, summarize: s.summarize });

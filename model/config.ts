@@ -55,7 +55,11 @@ function isObject(v: unknown): v is Json {
 function field(path: string, obj: Json, name: string, min = 1): number {
   const v = obj[name];
   if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
-    const want = min === 0 ? "a non-negative integer" : "a positive integer";
+    const want = min === 0
+      ? "a non-negative integer"
+      : min === 1
+      ? "a positive integer"
+      : `an integer ≥ ${min}`;
     throw new ModelFolderError(
       "bad-config",
       v === undefined
@@ -84,7 +88,8 @@ function defaults(path: string, obj: Json): GenerationDefaults {
   const set = <K extends keyof GenerationDefaults>(k: K, v: GenerationDefaults[K] | undefined) => {
     if (v !== undefined) out[k] = v;
   };
-  set("maxLength", int("max_length", 1));
+  // max_length counts the decoder's start token: 1 would leave no room for a summary.
+  set("maxLength", int("max_length", 2));
   set("maxNewTokens", int("max_new_tokens", 1));
   set("minLength", int("min_length", 0));
   set("numBeams", int("num_beams", 1));
@@ -187,7 +192,7 @@ export function parseConfig(
   if (typeof prefix !== "string") {
     throw new ModelFolderError("bad-config", `"prefix" must be a string`, p);
   }
-  return {
+  const parsed: Seq2SeqConfig = {
     family,
     modelType,
     ...sizes,
@@ -214,4 +219,53 @@ export function parseConfig(
     generation: defaults(paths.generation, gen),
     summarization: defaults(p, summarization),
   };
+  checkIds(parsed, from);
+  checkLengths(parsed, paths);
+  return parsed;
+}
+
+/** Every special token id names a row of the vocabulary (else argmax or ORT's Gather fails). */
+function checkIds(c: Seq2SeqConfig, from: (name: string) => string): void {
+  const named: [string, number | undefined][] = [
+    ["decoder_start_token_id", c.decoderStartTokenId],
+    ["pad_token_id", c.padTokenId],
+    ["forced_bos_token_id", c.forcedBosTokenId],
+    ["forced_eos_token_id", c.forcedEosTokenId],
+    ...c.eosTokenIds.map((id, i): [string, number] => [`eos_token_id[${i}]`, id]),
+  ];
+  for (const [name, id] of named) {
+    if (id !== undefined && id >= c.vocabSize) {
+      const field = name.replace(/\[\d+\]$/, "");
+      throw new ModelFolderError(
+        "bad-config",
+        `${name} ${id} is not below vocab_size ${c.vocabSize}`,
+        from(field),
+      );
+    }
+  }
+}
+
+/** BART's decoder has learned positions: no default may ask for more than it has. */
+function checkLengths(
+  c: Seq2SeqConfig,
+  paths: { config: string; generation: string },
+): void {
+  if (c.family !== "bart") return;
+  for (
+    const [defaults, path] of [[c.generation, paths.generation], [
+      c.summarization,
+      paths.config,
+    ]] as const
+  ) {
+    const asked = defaults.maxNewTokens ??
+      (defaults.maxLength === undefined ? undefined : defaults.maxLength - 1);
+    if (asked !== undefined && asked > c.contextLength - 1) {
+      throw new ModelFolderError(
+        "bad-config",
+        `generation of ${asked} tokens is past the decoder's ${c.contextLength} positions ` +
+          "(max_position_embeddings)",
+        path,
+      );
+    }
+  }
 }

@@ -148,20 +148,29 @@ interface Settings {
   draftNgram: number;
 }
 
-function positiveInt(name: string, v: number | undefined, min: number): void {
-  if (v !== undefined && (!Number.isInteger(v) || v < min)) {
-    throw new InputError("bad-input", `${name} must be an integer ≥ ${min}, got ${v}`);
+/** Far past any summary; bounds the buffers a request can make the generator allocate. */
+const MAX_NEW_TOKENS = 4096;
+const MAX_BEAMS = 64;
+
+function positiveInt(name: string, v: number | undefined, min: number, max = Infinity): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) {
+    throw new InputError(
+      "bad-input",
+      `${name} must be an integer ${max === Infinity ? `≥ ${min}` : `${min}..${max}`}, got ${v}`,
+    );
   }
 }
 
 function settings(model: Seq2SeqModel, options: GenerateOptions): Settings {
   const c = model.config;
   const o = { ...c.generation, ...stripUndefined(options) };
-  positiveInt("maxNewTokens", o.maxNewTokens, 1);
-  positiveInt("maxLength", o.maxLength, 2);
+  // BART's decoder positions end at its context; T5's relative positions do not.
+  const most = c.family === "bart" ? Math.min(MAX_NEW_TOKENS, c.contextLength - 1) : MAX_NEW_TOKENS;
+  positiveInt("maxNewTokens", o.maxNewTokens, 1, most);
+  positiveInt("maxLength", o.maxLength, 2, most + 1);
   positiveInt("minLength", o.minLength, 0);
   positiveInt("minNewTokens", o.minNewTokens, 0);
-  positiveInt("numBeams", o.numBeams, 1);
+  positiveInt("numBeams", o.numBeams, 1, MAX_BEAMS);
   positiveInt("noRepeatNgramSize", o.noRepeatNgramSize, 0);
   positiveInt("promptLookupNumTokens", o.promptLookupNumTokens, 0);
   positiveInt("maxMatchingNgramSize", o.maxMatchingNgramSize, 1);

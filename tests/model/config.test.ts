@@ -52,4 +52,28 @@ Deno.test("generation_config.json overrides config.json; its bad fields are name
   bad({ early_stopping: "yes" }, /"early_stopping" must be true, false or "never"/);
   bad({ decoder_start_token_id: -1 }, /generation_config\.json: field "decoder_start_token_id"/);
   bad([], /generation_config\.json: not a JSON object/);
+  // Special ids name rows of the vocabulary (32128 rows here).
+  bad(
+    { forced_bos_token_id: 40000 },
+    /generation_config\.json: forced_bos_token_id 40000 is not below vocab_size 32128/,
+  );
+  bad({ decoder_start_token_id: 32128 }, /decoder_start_token_id 32128 is not below vocab_size/);
+  bad({ eos_token_id: [1, 99999] }, /eos_token_id\[1\] 99999 is not below vocab_size/);
+  bad({ max_length: 1 }, /field "max_length" must be an integer ≥ 2, got 1/);
+});
+
+Deno.test("BART: no generation default past the decoder's learned positions", () => {
+  assert.throws(
+    () =>
+      parseConfig(bartConfigJson(BART_TINY), {
+        ...bartGenerationConfigJson(),
+        max_new_tokens: 256,
+      }),
+    /generation_config\.json: generation of 256 tokens is past the decoder's 256 positions/,
+  );
+  assert.equal(
+    parseConfig(bartConfigJson(BART_TINY), { ...bartGenerationConfigJson(), max_new_tokens: 255 })
+      .generation.maxNewTokens,
+    255,
+  );
 });

@@ -291,6 +291,10 @@ Deno.test("bad input gives typed errors; over-length input is refused or truncat
     assert.equal(await code(generate(m, [5, -1])), "bad-input");
     assert.equal(await code(generate(m, [5, 1], { maxNewTokens: 0 })), "bad-input");
     assert.equal(await code(generate(m, [5, 1], { numBeams: 2, search: "greedy" })), "bad-input");
+    // Bounded: these allocated buffers of the asked size and threw a raw RangeError.
+    assert.equal(await code(generate(m, [5, 1], { maxNewTokens: 1e10 })), "bad-input");
+    assert.equal(await code(generate(m, [5, 1], { maxLength: 2 ** 31 })), "bad-input");
+    assert.equal(await code(generate(m, [5, 1], { numBeams: 1e9 })), "bad-input");
 
     const long = new Int32Array(m.contextLength + 40).fill(77);
     long[long.length - 1] = 1; // </s>

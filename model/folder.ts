@@ -33,6 +33,7 @@ export async function isFile(path: string): Promise<boolean> {
     return (await Deno.stat(path)).isFile;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
-    throw e;
+    // A symlink loop, no permission: the model's files are there but unusable.
+    throw new ModelFolderError("bad-onnx", `cannot read (${(e as Error).message})`, path);
   }
 }

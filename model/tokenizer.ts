@@ -12,6 +12,37 @@ import type { Seq2SeqConfig } from "./config.ts";
 import { ModelFolderError } from "./errors.ts";
 import { readJson } from "./folder.ts";
 
+/** Public text with unknown characters (an emoji) and numbers: what every request may hold. */
+const PROBE = "Probe: the 2nd of May, 12.5 % more, café 🙂.";
+
+/**
+ * Encodes PROBE once at load: parts of a tokenizer (its post-processor, its unknown token) fail
+ * only when used, and a request must not be the first to find out.
+ */
+function checkProbe(tokenizer: Tokenizer, config: Seq2SeqConfig, path: string): void {
+  let ids: number[];
+  try {
+    ids = tokenizer.encode(PROBE).ids;
+  } catch (e) {
+    throw new ModelFolderError(
+      "bad-tokenizer",
+      `cannot encode text (${(e as Error).message})`,
+      path,
+    );
+  }
+  if (ids.length === 0) {
+    throw new ModelFolderError("bad-tokenizer", "encodes text to no tokens", path);
+  }
+  const outside = ids.find((id) => !(id >= 0 && id < config.vocabSize));
+  if (outside !== undefined) {
+    throw new ModelFolderError(
+      "bad-tokenizer",
+      `encodes text to id ${outside}, outside config.json's vocab_size ${config.vocabSize}`,
+      path,
+    );
+  }
+}
+
 /** model_max_length values above this are transformers' "no limit" sentinel (1e30). */
 const NO_LIMIT = 1e9;
 
@@ -39,9 +70,16 @@ export class Seq2SeqTokenizer {
     config: Seq2SeqConfig,
     path = "tokenizer.json",
   ): Seq2SeqTokenizer {
+    if (
+      typeof tokenizerConfig !== "object" || tokenizerConfig === null ||
+      Array.isArray(tokenizerConfig)
+    ) {
+      const configPath = path.replace(/tokenizer\.json$/, "tokenizer_config.json");
+      throw new ModelFolderError("bad-tokenizer", "not a JSON object", configPath);
+    }
     let tokenizer: Tokenizer;
     try {
-      tokenizer = new Tokenizer(json as object, tokenizerConfig as object);
+      tokenizer = new Tokenizer(json as object, tokenizerConfig);
     } catch (e) {
       throw new ModelFolderError("bad-tokenizer", `cannot be read (${(e as Error).message})`, path);
     }
@@ -60,6 +98,7 @@ export class Seq2SeqTokenizer {
         throw new ModelFolderError("bad-tokenizer", `has no token for eos_token_id ${id}`, path);
       }
     }
+    checkProbe(tokenizer, config, path);
     const m = (tokenizerConfig as { model_max_length?: unknown }).model_max_length;
     const maxLength = typeof m === "number" && Number.isInteger(m) && m > 0 && m < NO_LIMIT
       ? m

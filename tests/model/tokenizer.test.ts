@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Seq2SeqModel } from "../../model/seq2seq.ts";
 import { Seq2SeqTokenizer } from "../../model/tokenizer.ts";
+import { ModelFolderError } from "../../model/errors.ts";
 import { tinyModel } from "./fixtures.ts";
 
 async function load(kind: "t5-tiny" | "bart-tiny"): Promise<Seq2SeqTokenizer> {
@@ -43,4 +44,40 @@ Deno.test("BART byte-level BPE tokenizer: its vocabulary round-trips; any text e
   const e = tok.encode(odd);
   assert.ok(!e.includes(3));
   assert.equal(tok.decode(e, { cleanUp: false }), odd);
+});
+
+Deno.test("tokenizer faults that show only when used are found at load, named by file", async () => {
+  const files = async (kind: "t5-tiny" | "bart-tiny") => {
+    const dir = await tinyModel(kind);
+    const m = await Seq2SeqModel.load(dir);
+    await m.release();
+    const json = JSON.parse(await Deno.readTextFile(`${dir}/tokenizer.json`));
+    return { json, config: m.config };
+  };
+  const refused = (f: () => unknown, pattern: RegExp) =>
+    assert.throws(f, (e) => {
+      assert.ok(e instanceof ModelFolderError && e.code === "bad-tokenizer", String(e));
+      assert.match(e.message, pattern);
+      return true;
+    });
+  const t5 = await files("t5-tiny");
+  refused(
+    () => Seq2SeqTokenizer.from(t5.json, 5, t5.config, "m/tokenizer.json"),
+    /^m\/tokenizer_config\.json: not a JSON object/,
+  );
+  // An unknown-token id past the vocabulary: met by any text with a character it lacks.
+  const unk = structuredClone(t5.json);
+  unk.model.unk_id = 99999;
+  refused(
+    () => Seq2SeqTokenizer.from(unk, {}, t5.config, "m/tokenizer.json"),
+    /^m\/tokenizer\.json: encodes text to id 99999, outside config\.json's vocab_size/,
+  );
+  // A BART post-processor without its </s>: a TypeError inside the tokenizer at encode time.
+  const bart = await files("bart-tiny");
+  const noSep = structuredClone(bart.json);
+  delete noSep.post_processor.sep;
+  refused(
+    () => Seq2SeqTokenizer.from(noSep, {}, bart.config, "m/tokenizer.json"),
+    /^m\/tokenizer\.json: cannot encode text/,
+  );
 });

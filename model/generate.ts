@@ -174,6 +174,13 @@ function settings(model: Seq2SeqModel, options: GenerateOptions): Settings {
   positiveInt("noRepeatNgramSize", o.noRepeatNgramSize, 0);
   positiveInt("promptLookupNumTokens", o.promptLookupNumTokens, 0);
   positiveInt("maxMatchingNgramSize", o.maxMatchingNgramSize, 1);
+  // From JavaScript callers without types: an unknown value must not fall back to a default.
+  if (options.search !== undefined && options.search !== "greedy" && options.search !== "beam") {
+    throw new InputError("bad-input", `search must be "greedy" or "beam", got ${options.search}`);
+  }
+  if (![undefined, true, false, "never"].includes(o.earlyStopping)) {
+    throw new InputError("bad-input", `earlyStopping must be true, false or "never"`);
+  }
   if (o.lengthPenalty !== undefined && !Number.isFinite(o.lengthPenalty)) {
     throw new InputError("bad-input", `lengthPenalty must be a finite number`);
   }

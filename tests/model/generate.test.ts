@@ -295,6 +295,12 @@ Deno.test("bad input gives typed errors; over-length input is refused or truncat
     assert.equal(await code(generate(m, [5, 1], { maxNewTokens: 1e10 })), "bad-input");
     assert.equal(await code(generate(m, [5, 1], { maxLength: 2 ** 31 })), "bad-input");
     assert.equal(await code(generate(m, [5, 1], { numBeams: 1e9 })), "bad-input");
+    const untyped = { numBeams: 4, search: "bogus", earlyStopping: "yes" } as unknown as object;
+    assert.equal(
+      await code(generate(m, [5, 1], { ...untyped, earlyStopping: false })),
+      "bad-input",
+    );
+    assert.equal(await code(generate(m, [5, 1], { ...untyped, search: "beam" })), "bad-input");
 
     const long = new Int32Array(m.contextLength + 40).fill(77);
     long[long.length - 1] = 1; // </s>

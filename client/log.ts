@@ -25,16 +25,13 @@ import {
   type LogProof,
   logProofFromJson,
 } from "../protocol/logclient.ts";
-import { decodeReleaseEntry, hasMeasurement } from "../protocol/logentry.ts";
+import { decodeReleaseEntry, hasMeasurement, MEASUREMENT_NAME } from "../protocol/logentry.ts";
 import { MerkleError } from "../protocol/merkle.ts";
 import { NoteError, parseVerifierKey } from "../protocol/note.ts";
 import { ClientError, ClientInputError } from "./errors.ts";
 import { exchange, expectOk, type Fetch } from "./http.ts";
 import type { Storage } from "./storage.ts";
 import { baseUrl } from "./fleet.ts";
-
-/** The log entry's name for each platform's launch measurement (protocol/logentry.ts). */
-export const MEASUREMENT_NAME: Record<Platform, string> = { "sev-snp": "snp", tdx: "tdx.mrtd" };
 
 export interface LogOptions {
   /** The log's verifier key (C2SP signed-note vkey), pinned. */

@@ -22,7 +22,8 @@ export { ClientError, type ClientErrorCode, ClientInputError, REASONS } from "./
 export { chooseUniformly, cryptoRandom, type RandomSource, uniformIndex } from "./choose.ts";
 export { directFleet, type Node, relayFleet } from "./fleet.ts";
 export { fetchEvidence } from "./evidence.ts";
-export { LogCheck, type Logged, MEASUREMENT_NAME } from "./log.ts";
+export { LogCheck, type Logged } from "./log.ts";
+export { MEASUREMENT_NAME } from "../protocol/logentry.ts";
 export { type VerifiedNode, verifyNode } from "./verify.ts";
 export { type Answered, type Message, sendSummarize, type SummarizeBody } from "./request.ts";
 export { type Account, parseAccount, type Taken, TokenWallet } from "./tokens.ts";

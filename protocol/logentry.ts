@@ -31,6 +31,12 @@ export interface ReleaseEntry {
   recipeDigest: string;
 }
 
+/**
+ * The entry's name for each platform's launch measurement: what a release publishes, what a
+ * runtime asks the log for and what a client looks up — one table, so they cannot disagree.
+ */
+export const MEASUREMENT_NAME = { "sev-snp": "snp", tdx: "tdx.mrtd" } as const;
+
 const FIELDS = ["measurements", "imageDigest", "sourceCommit", "recipeDigest"];
 const NAME = /^[a-z0-9][a-z0-9.-]{0,63}$/;
 const HEX = /^(?:[0-9a-f]{2})+$/;

@@ -6,18 +6,16 @@
 import { logProofFromJson } from "../protocol/logclient.ts";
 import { toHex, utf8 } from "../protocol/bytes.ts";
 import type { TransparencyProof } from "../protocol/evidence.ts";
-
-/** Measurement names in log entries (services/transparency: `snp:<hex>`, `tdx:<hex>`). */
-const KIND = { "sev-snp": "snp", "tdx": "tdx" } as const;
+import { MEASUREMENT_NAME } from "../protocol/logentry.ts";
 
 export async function fetchLogProof(
   log: string,
-  platform: keyof typeof KIND,
+  platform: keyof typeof MEASUREMENT_NAME,
   measurement: Uint8Array,
   fetcher: typeof fetch = fetch,
 ): Promise<TransparencyProof> {
   const url = new URL("proof", log.endsWith("/") ? log : `${log}/`);
-  url.searchParams.set("measurement", `${KIND[platform]}:${toHex(measurement)}`);
+  url.searchParams.set("measurement", `${MEASUREMENT_NAME[platform]}:${toHex(measurement)}`);
   const res = await fetcher(url);
   const text = await res.text();
   if (!res.ok) {

@@ -120,6 +120,14 @@ export async function relayFleet(relay: URL, fetch: Fetch, names: string[] = [])
   } catch {
     throw new ClientError("relay", 'GET /gateways is not {"gateways": [names]}');
   }
+  // The relay's own answer, so its faults are the relay's: a name listed twice would count twice
+  // in the uniform choice of a node (a relay could steer requests to one node).
+  const twice = listed.find((n, i) => listed.indexOf(n) !== i);
+  if (twice !== undefined) throw new ClientError("relay", `GET /gateways lists "${twice}" twice`);
+  const malformed = listed.find((n) => !GATEWAY_NAME.test(n));
+  if (malformed !== undefined) {
+    throw new ClientError("relay", `GET /gateways lists "${malformed}", which is no gateway name`);
+  }
   for (const name of names) {
     if (!listed.includes(name)) {
       throw new ClientInputError(

@@ -164,7 +164,13 @@ export class LogClient {
   /** Fetches the log's current checkpoint and accepts it. */
   async update(): Promise<Checkpoint> {
     const body = await this.#get("checkpoint");
-    return await this.acceptCheckpoint(new TextDecoder().decode(body));
+    let note: string;
+    try {
+      note = new TextDecoder("utf-8", { fatal: true }).decode(body);
+    } catch {
+      throw new LogClientError("malformed-checkpoint", "the log's checkpoint is not UTF-8 text");
+    }
+    return await this.acceptCheckpoint(note);
   }
 
   /**
@@ -205,10 +211,19 @@ export class LogClient {
         verifyConsistency(small.size, large.size, small.rootHash, large.rootHash, proof);
       }
     } catch (e) {
+      // Only roots that disagree show a fork; a tile that is malformed or missing only means
+      // the log could not show consistency this time.
+      if (e instanceof MerkleError && e.code === "root-mismatch") {
+        throw new LogClientError(
+          "inconsistent",
+          `checkpoint of size ${b.size} is not consistent with the last seen (size ${a.size}): ` +
+            e.message,
+        );
+      }
       if (!(e instanceof MerkleError || e instanceof TileError)) throw e;
       throw new LogClientError(
-        "inconsistent",
-        `checkpoint of size ${b.size} is not consistent with the last seen (size ${a.size}): ` +
+        "unproven",
+        `cannot check checkpoint of size ${b.size} against the last seen (size ${a.size}): ` +
           e.message,
       );
     }

@@ -189,6 +189,9 @@ export function parseNote(
   } catch {
     throw new NoteError("malformed-note", "note is not valid UTF-8");
   }
+  // A string with a lone surrogate has no UTF-8 form: its signature would be checked over
+  // U+FFFD, one more spelling of the same signed note.
+  if (!s.isWellFormed()) throw new NoteError("malformed-note", "note is not valid UTF-8");
   const split = s.lastIndexOf("\n\n");
   if (split < 0) throw new NoteError("malformed-note", "note has no signature block");
   const text = s.slice(0, split + 1);

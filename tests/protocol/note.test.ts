@@ -52,6 +52,8 @@ Deno.test("malformed notes name what is wrong", () => {
   ) assert.throws(() => parseNote(bad), { code: "malformed-note" }, bad);
   assert.throws(() => signNote("no newline", a), NoteError);
   assert.throws(() => parseNote(Uint8Array.of(0xff, 0x0a)), { code: "malformed-note" });
+  // A string with a lone surrogate has no UTF-8 bytes: not a second spelling of a signed note.
+  assert.throws(() => parseNote("x\ud800\n\n— log AAAAAAAA\n"), { code: "malformed-note" });
 });
 
 Deno.test("checkpoints: round trip, strict parsing, origin bound to the log key", () => {

@@ -97,6 +97,24 @@ Deno.test("the client follows a growing log across tile boundaries and refuses a
       await assert.rejects(remembering.update(), { code: "inconsistent" });
       assert.equal(remembering.lastSeen!.size, 1);
     }, { skey });
+    // A tile cut short in transit is not a fork: the check could not be made, and says so.
+    const truncating = async (path: string) => {
+      const body = await getter(url)(path);
+      return path.startsWith("tile/") ? body.subarray(0, body.length - 7) : body;
+    };
+    const cut = new LogClient({ vkey, get: truncating, lastSeen: first });
+    await assert.rejects(cut.update(), (e: Error & { code?: string }) => {
+      assert.equal(e.code, "unproven");
+      assert.match(e.message, /cannot check checkpoint of size 301 .*tile/);
+      return true;
+    });
+    // A checkpoint that is not UTF-8 is refused before its signature is read.
+    const garbled = new LogClient({
+      vkey,
+      get: async (path: string) =>
+        path === "checkpoint" ? Uint8Array.of(0xff, ...await getter(url)(path)) : getter(url)(path),
+    });
+    await assert.rejects(garbled.update(), { code: "malformed-checkpoint" });
   }, { skey });
 });
 

@@ -124,12 +124,29 @@ async function terminate(child: Deno.ChildProcess, status: Promise<unknown>): Pr
   }
 }
 
+/**
+ * The firmware to boot `image` with. The pinned one lives in this checkout; one given to `deno
+ * task image --ovmf` does not, and the manifest keeps only its name: boot needs the file again.
+ */
+function firmwareFor(manifest: Manifest, image: string, given?: string): string {
+  const { file, sha256, bootable } = manifest.measurements.snp.firmware;
+  if (given) return given;
+  if (bootable) {
+    throw new BootError(
+      "usage",
+      `${image} was built with --ovmf (firmware ${file}, sha256 ${sha256.slice(0, 16)}…): ` +
+        "give the same file to boot with --ovmf FILE",
+    );
+  }
+  return `${ROOT}/${file}`;
+}
+
 /** Starts the emulated secure processor and QEMU (TCG) for the image. */
 export async function startVm(o: VmOptions): Promise<Vm> {
   const progress = o.progress ?? (() => {});
   const manifest = JSON.parse(Deno.readTextFileSync(`${o.image}/manifest.json`)) as Manifest;
   const snp = manifest.measurements.snp;
-  const firmware = o.firmware ?? `${ROOT}/${snp.firmware.file}`;
+  const firmware = firmwareFor(manifest, o.image, o.firmware);
   const port = o.port === 0 ? freePort() : o.port;
   const dir = Deno.makeTempDirSync({ prefix: "cloister-boot-" });
   const spSocket = `${dir}/sp.sock`;
@@ -467,6 +484,11 @@ async function main(args: string[]): Promise<number> {
         `${o.platform.toUpperCase()} host are needed); use --print-command for the ${o.platform} command`,
     );
   }
+  firmwareFor(
+    JSON.parse(Deno.readTextFileSync(`${o.image}/manifest.json`)) as Manifest,
+    o.image,
+    o.ovmf,
+  ); // refused before anything starts
   say(`booting ${o.image} under TCG`);
   const vm = await startVm({
     image: o.image,
@@ -475,6 +497,7 @@ async function main(args: string[]): Promise<number> {
     log: o.log,
     spState: o.spState,
     progress: say,
+    ...(o.ovmf ? { firmware: o.ovmf } : {}),
   });
   let interrupted = false;
   const onSignal = () => {

@@ -27,7 +27,19 @@ Deno.test("image: --guest-features is hex with 0x or 0X, or without", () => {
 });
 
 Deno.test("image and boot: usage errors exit 2 with one line, nothing built", async () => {
+  // An image built with --ovmf: its firmware is not in the checkout, so boot must be given it.
+  const built = await Deno.makeTempDir();
+  const firmware = { file: "OVMF.fd", sha256: "ab".repeat(32), bootable: true, about: "--ovmf" };
+  await Deno.writeTextFile(
+    `${built}/manifest.json`,
+    JSON.stringify({ measurements: { snp: { firmware } } }),
+  );
   const cases: [string, string[], RegExp][] = [
+    [
+      "boot.ts",
+      ["--image", built],
+      /was built with --ovmf \(firmware OVMF\.fd.*give the same file/,
+    ],
     ["build.ts", ["--frobnicate"], /unknown option --frobnicate/],
     ["boot.ts", ["--frobnicate"], /unknown option|--frobnicate/],
     ["boot.ts", ["--port", "99999"], /--port must be 0\.\.65535/],

@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import zlib from "node:zlib";
-import { launchDigest } from "../attestation/measure/launch.ts";
+import { checkGuestFeatures, launchDigest } from "../attestation/measure/launch.ts";
 import { parseOvmf } from "../attestation/measure/ovmf.ts";
 import { mrtd } from "../attestation/measure/tdx.ts";
 import { sevHashesOf } from "../attestation/measure/sev-hashes.ts";
@@ -739,6 +739,11 @@ export function parseArgs(args: string[]): BuildOptions & { quiet: boolean } {
           throw new BuildError("usage", `--guest-features ${v} is not hex`);
         }
         o.guestFeatures = BigInt(`0x${v.replace(/^0x/i, "")}`);
+        try {
+          checkGuestFeatures(o.guestFeatures);
+        } catch (e) {
+          throw new BuildError("usage", `--guest-features ${v}: ${(e as Error).message}`);
+        }
         break;
       }
       case "--quiet":

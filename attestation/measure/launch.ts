@@ -50,6 +50,36 @@ export interface LaunchInputs {
   varsSize?: number;
 }
 
+const VMMS: readonly VmmType[] = ["QEMU", "ec2", "gce"];
+
+/**
+ * The launch parameters each fit the field that measures them: a VMSA's RDX holds a 32-bit
+ * signature and SEV_FEATURES 64 bits with bit 0 (SNP active) set (SEV-SNP ABI §4.3 / APM vol. 2
+ * Table B-4); written into those fields, a wider value would wrap into another launch's digest.
+ */
+function checkLaunch(o: LaunchInputs): void {
+  if (o.vmm !== undefined && !VMMS.includes(o.vmm)) {
+    throw new MeasureError("vcpu", `unknown VMM "${o.vmm}" (known: ${VMMS.join(", ")})`);
+  }
+  if (
+    o.vcpuSig !== undefined &&
+    !(Number.isInteger(o.vcpuSig) && o.vcpuSig >= 0 && o.vcpuSig < 2 ** 32)
+  ) {
+    throw new MeasureError("vcpu", `vCPU signature must be a 32-bit value, got ${o.vcpuSig}`);
+  }
+  if (o.guestFeatures !== undefined) checkGuestFeatures(o.guestFeatures);
+}
+
+/** SNP guest features (SEV_FEATURES): 64 bits, bit 0 (SNP active) set. */
+export function checkGuestFeatures(f: bigint): void {
+  if (f < 0n || f >= 1n << 64n || (f & 1n) === 0n) {
+    throw new MeasureError(
+      "usage",
+      `guest features 0x${f.toString(16)} must be a 64-bit value with bit 0 (SNP active) set`,
+    );
+  }
+}
+
 /** The launch measurement for `inputs` (48 bytes for SNP modes, 32 for SEV and SEV-ES). */
 export function launchDigest(inputs: LaunchInputs): Uint8Array {
   const ovmf = inputs.ovmf instanceof Uint8Array ? parseOvmf(inputs.ovmf) : inputs.ovmf;
@@ -65,6 +95,7 @@ export function launchDigest(inputs: LaunchInputs): Uint8Array {
       `an SVSM image and vars size only apply to mode snp:svsm, not ${inputs.mode}`,
     );
   }
+  checkLaunch(inputs);
   const vcpuSig = inputs.vcpuSig ?? (inputs.vcpuType ? vcpuSigOf(inputs.vcpuType) : undefined);
   const vcpus = inputs.vcpus ?? 1;
   switch (inputs.mode) {

@@ -15,6 +15,7 @@
 import { createHash } from "node:crypto";
 import { concat, utf8 } from "../../protocol/bytes.ts";
 import { guidBytes } from "./guid.ts";
+import { MeasureError } from "./errors.ts";
 import { PAGE_SIZE } from "./ovmf.ts";
 
 const TABLE_GUID = "9438d606-4f22-4cc9-b479-a793d411fd21";
@@ -39,6 +40,11 @@ export function sha256(data: Uint8Array): Uint8Array {
 
 /** The bytes QEMU hashes for a command line: UTF-8 plus NUL (`""` and absent give one NUL). */
 export function cmdlineBytes(cmdline: string | undefined): Uint8Array {
+  // QEMU hashes up to the first NUL and passes UTF-8: a NUL inside, or a lone surrogate (U+FFFD
+  // once encoded), would give a digest of another command line than the one written.
+  if (cmdline !== undefined && (cmdline.includes("\0") || !cmdline.isWellFormed())) {
+    throw new MeasureError("usage", "the kernel command line holds a NUL or is not valid Unicode");
+  }
   return concat(utf8(cmdline ?? ""), new Uint8Array(1));
 }
 
@@ -61,7 +67,7 @@ function u16(n: number): Uint8Array {
 
 function entry(guid: string, digest: Uint8Array): Uint8Array {
   if (digest.length !== 32) {
-    throw new TypeError(`a SEV hashes entry holds 32 bytes, got ${digest.length}`);
+    throw new MeasureError("usage", `a SEV hashes entry holds 32 bytes, got ${digest.length}`);
   }
   return concat(guidBytes(guid), u16(ENTRY_LENGTH), digest);
 }
@@ -81,7 +87,10 @@ export function sevHashesTable(h: SevHashes): Uint8Array {
 /** The 4 KiB KERNEL_HASHES page with the table at `offset` (the hashes GPA & 0xfff). */
 export function sevHashesPage(h: SevHashes, offset: number): Uint8Array {
   if (offset < 0 || offset + PADDED_TABLE_LENGTH > PAGE_SIZE) {
-    throw new RangeError(`SEV hashes table at page offset ${offset} does not fit in a page`);
+    throw new MeasureError(
+      "ovmf-malformed",
+      `SEV hashes table at page offset 0x${offset.toString(16)} does not fit in a page`,
+    );
   }
   const page = new Uint8Array(PAGE_SIZE);
   page.set(sevHashesTable(h), offset);

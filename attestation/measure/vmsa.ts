@@ -57,7 +57,8 @@ export const VCPU_SIGS: Readonly<Record<string, number>> = {
 
 /** The signature of a QEMU CPU model, or a typed error listing the known ones. */
 export function vcpuSigOf(type: string): number {
-  const sig = VCPU_SIGS[type];
+  // Own entries only: "constructor" is no CPU model.
+  const sig = Object.hasOwn(VCPU_SIGS, type) ? VCPU_SIGS[type] : undefined;
   if (sig === undefined) {
     throw new MeasureError(
       "vcpu",
@@ -175,9 +176,12 @@ export function svsmVmsaPage(entry: number, vcpuSig: number): Uint8Array {
   return a.page;
 }
 
+/** More than any host gives a guest (KVM's limit is 4096; a VMSA page each). */
+const MAX_VCPUS = 4096;
+
 function checkVcpus(vcpus: number): void {
-  if (!Number.isInteger(vcpus) || vcpus < 1) {
-    throw new MeasureError("vcpu", `vCPU count must be a positive integer, got ${vcpus}`);
+  if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > MAX_VCPUS) {
+    throw new MeasureError("vcpu", `vCPU count must be an integer 1..${MAX_VCPUS}, got ${vcpus}`);
   }
 }
 

@@ -16,14 +16,18 @@ async function run(script: string, args: string[]) {
   return { code: out.code, err: new TextDecoder().decode(out.stderr).trim() };
 }
 
-Deno.test("image: --guest-features is hex with 0x or 0X, or without", () => {
-  for (const v of ["0x10", "0X10", "10"]) {
-    assert.equal(parseArgs(["--guest-features", v]).guestFeatures, 16n);
+Deno.test("image: --guest-features is 64-bit hex with SNP active, with 0x or 0X or without", () => {
+  for (const v of ["0x11", "0X11", "11"]) {
+    assert.equal(parseArgs(["--guest-features", v]).guestFeatures, 17n);
   }
   assert.throws(
     () => parseArgs(["--guest-features", "0xg"]),
     (e) => e instanceof BuildError && /not hex/.test(e.message),
   );
+  // What SEV_FEATURES cannot hold, or a launch without SNP active: refused before any build.
+  for (const v of ["0x10000000000000001", "0x10"]) {
+    assert.throws(() => parseArgs(["--guest-features", v]), /bit 0 \(SNP active\) set/, v);
+  }
 });
 
 Deno.test("image and boot: usage errors exit 2 with one line, nothing built", async () => {

@@ -70,3 +70,34 @@ Deno.test("launchDigest: a changed initrd or cmdline changes the SNP measurement
     "vcpu",
   );
 });
+
+Deno.test("launchDigest: parameters that would wrap into another launch's fields are refused", () => {
+  const ovmf = Deno.readFileSync(
+    new URL(
+      "../../../enclave-image/firmware/ovmf-amdsev-edk2-stable202405-last4k.bin",
+      import.meta.url,
+    ),
+  );
+  const kernel = sevHashesOf(new Uint8Array(100).fill(7), new Uint8Array(10), "console=ttyS0");
+  const base = { mode: "snp" as const, ovmf, vcpus: 1, vcpuType: "EPYC-v4", kernel };
+  const cases: [Record<string, unknown>, string][] = [
+    [{ vcpuType: "constructor" }, "vcpu"], // an Object.prototype name, not a CPU model
+    [{ vcpuType: undefined, vcpuSig: 2 ** 32 + 0x800f12 }, "vcpu"],
+    [{ vcpuType: undefined, vcpuSig: -1 }, "vcpu"],
+    [{ vcpus: 2 ** 32 }, "vcpu"],
+    [{ vmm: "kvm" }, "vcpu"],
+    [{ guestFeatures: (1n << 64n) + 1n }, "usage"], // setBigUint64 would have written 0x1
+    [{ guestFeatures: 0n }, "usage"], // SNP active (bit 0) clear
+    [{ guestFeatures: -1n }, "usage"],
+  ];
+  for (const [change, code] of cases) {
+    assert.equal(
+      errorCode(() => launchDigest({ ...base, ...change } as Parameters<typeof launchDigest>[0])),
+      code,
+      JSON.stringify(change, (_, v) => typeof v === "bigint" ? `${v}n` : v),
+    );
+  }
+  // QEMU hashes a command line up to its first NUL: one with a NUL inside cannot be measured.
+  assert.equal(errorCode(() => sevHashesOf(new Uint8Array(1), undefined, "a\0b")), "usage");
+  assert.equal(errorCode(() => sevHashesOf(new Uint8Array(1), undefined, "a\ud800")), "usage");
+});

@@ -382,9 +382,18 @@ export async function packageTree(
 
 export async function build(o: BuildOptions): Promise<Manifest> {
   const inputs = readInputs();
-  const epoch = Number(Deno.env.get("SOURCE_DATE_EPOCH") ?? inputs.source_date_epoch);
-  if (!Number.isInteger(epoch) || epoch < 0) {
-    throw new BuildError("usage", `SOURCE_DATE_EPOCH must be a non-negative integer, got ${epoch}`);
+  const given = Deno.env.get("SOURCE_DATE_EPOCH");
+  // Decimal seconds that fit cpio's 32-bit mtime ("" is not 0, 2^32 does not wrap to 0).
+  const epoch = given === undefined
+    ? inputs.source_date_epoch
+    : /^[0-9]+$/.test(given)
+    ? Number(given)
+    : NaN;
+  if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff) {
+    throw new BuildError(
+      "usage",
+      `SOURCE_DATE_EPOCH must be decimal seconds 0..4294967295, got "${given ?? epoch}"`,
+    );
   }
   const records: InputRecord[] = [];
   const trees = new Map<string, string>();

@@ -27,11 +27,17 @@ export type Entry =
 const S_IFDIR = 0o040000, S_IFREG = 0o100000, S_IFLNK = 0o120000, S_IFCHR = 0o020000;
 
 export class CpioError extends Error {
-  constructor(readonly code: "bad-path" | "duplicate" | "no-parent", message: string) {
+  constructor(
+    readonly code: "bad-path" | "duplicate" | "no-parent" | "bad-field",
+    message: string,
+  ) {
     super(message);
     this.name = "CpioError";
   }
 }
+
+/** Longest path the kernel takes (PATH_MAX, NUL included). */
+const PATH_MAX = 4096;
 
 function checkPath(path: string): void {
   if (
@@ -39,6 +45,21 @@ function checkPath(path: string): void {
     path.split("/").some((p) => p === "" || p === "." || p === "..")
   ) {
     throw new CpioError("bad-path", `archive path "${path}" must be relative and normalised`);
+  }
+  // The kernel reads a name up to its NUL and stops at "TRAILER!!!"; a lone surrogate would
+  // encode as U+FFFD, so two names could become one.
+  if (path.includes("\0") || !path.isWellFormed() || path === "TRAILER!!!") {
+    throw new CpioError("bad-path", `archive path ${JSON.stringify(path)} cannot be archived`);
+  }
+  if (utf8(path).length >= PATH_MAX) {
+    throw new CpioError("bad-path", `archive path of ${utf8(path).length} bytes is over PATH_MAX`);
+  }
+}
+
+/** A newc header field: 8 hex digits, so a u32; a wider value would wrap into another. */
+function checkField(path: string, what: string, n: number, max = 0xffffffff): void {
+  if (!Number.isInteger(n) || n < 0 || n > max) {
+    throw new CpioError("bad-field", `archive path "${path}": ${what} ${n} is not in 0..${max}`);
   }
 }
 
@@ -53,8 +74,14 @@ const pad4 = (n: number) => (4 - (n % 4)) % 4;
 
 /** The archive bytes for `entries` with every mtime set to `mtime` (seconds since the epoch). */
 export function newc(entries: readonly Entry[], mtime: number): Uint8Array {
+  checkField("(every entry)", "mtime", mtime);
   const named = entries.map((e) => {
     checkPath(e.path);
+    if (e.type !== "symlink") checkField(e.path, "mode", e.mode, 0o7777); // permission bits only
+    if (e.type === "char") {
+      checkField(e.path, "major", e.major);
+      checkField(e.path, "minor", e.minor);
+    }
     return { e, name: utf8(e.path) };
   }).sort((a, b) => compareBytes(a.name, b.name));
   const dirs = new Set<string>();

@@ -48,6 +48,12 @@ export class QemuConfigError extends Error {
 
 export const QEMU = "qemu-system-x86_64";
 
+/**
+ * A value inside a QEMU `key=value,…` option: a comma is written twice (QEMU's escape), else a
+ * path like /tmp/a,server=on (a TMPDIR with a comma) would add options of its own.
+ */
+const opt = (value: string) => value.replaceAll(",", ",,");
+
 /** The argument vector (without the program name). */
 export function qemuArgs(c: VmConfig): string[] {
   const common = [
@@ -87,9 +93,9 @@ export function qemuArgs(c: VmConfig): string[] {
         "-device",
         "virtio-serial-pci",
         "-chardev",
-        `socket,id=sp0,path=${c.spSocket}`,
+        `socket,id=sp0,path=${opt(c.spSocket)}`,
         "-device",
-        `virtserialport,chardev=sp0,name=${c.spPortName}`,
+        `virtserialport,chardev=sp0,name=${opt(c.spPortName)}`,
       ];
     }
     case "snp": {
@@ -104,7 +110,7 @@ export function qemuArgs(c: VmConfig): string[] {
         "-machine",
         "q35,confidential-guest-support=sev0,memory-backend=ram0",
         "-object",
-        `memory-backend-memfd,id=ram0,size=${c.memory},share=true,prealloc=false`,
+        `memory-backend-memfd,id=ram0,size=${opt(c.memory)},share=true,prealloc=false`,
         "-object",
         "sev-snp-guest,id=sev0,cbitpos=51,reduced-phys-bits=1,kernel-hashes=on",
         "-bios",
@@ -122,7 +128,7 @@ export function qemuArgs(c: VmConfig): string[] {
         "-machine",
         "q35,kernel-irqchip=split,confidential-guest-support=tdx0,memory-backend=ram0",
         "-object",
-        `memory-backend-ram,id=ram0,size=${c.memory}`,
+        `memory-backend-ram,id=ram0,size=${opt(c.memory)}`,
         "-object",
         "tdx-guest,id=tdx0",
         "-bios",

@@ -95,4 +95,13 @@ Deno.test("newc: refuses bad paths, duplicates and missing parents by name", () 
     "duplicate",
   );
   assert.equal(code([{ type: "symlink", path: "x/y", target: "z" }]), "no-parent");
+  // Names the kernel would read otherwise: cut at a NUL, the end marker, two spellings of U+FFFD.
+  for (const path of ["init\0evil", "TRAILER!!!", "a\ud800", "x".repeat(4096)]) {
+    assert.equal(code([{ type: "file", path, mode: 0o755, data: new Uint8Array(0) }]), "bad-path");
+  }
+  // Fields are 8 hex digits: type bits in a mode, or a negative number, would wrap.
+  assert.equal(code([{ type: "dir", path: "a", mode: 0o140755 }]), "bad-field");
+  assert.equal(code([{ type: "dir", path: "a", mode: -1 }]), "bad-field");
+  assert.equal(code([{ type: "char", path: "c", mode: 0o600, major: -1, minor: 1 }]), "bad-field");
+  assert.throws(() => newc([], 2 ** 32), CpioError);
 });

@@ -35,6 +35,11 @@ Deno.test("qemu tcg: one restricted user network forwarding 127.0.0.1 only, the 
     assert.ok(args.includes(flag), flag);
   }
   assert.deepEqual(after(args, "-monitor"), ["none"]);
+  // A comma in a path is QEMU's option separator: doubled, it stays part of the path.
+  const comma = qemuArgs({ ...base, spSocket: "/tmp/a,server=on,wait=off/sp.sock" });
+  assert.deepEqual(after(comma, "-chardev"), [
+    "socket,id=sp0,path=/tmp/a,,server=on,,wait=off/sp.sock",
+  ]);
 });
 
 Deno.test("qemu snp: KVM, sev-snp-guest with kernel-hashes, the given OVMF, the manifest's CPU model", () => {

@@ -133,7 +133,18 @@ function parseSevMetadata(data: Uint8Array, table: Map<string, Uint8Array>): Sev
   const sections: SevSection[] = [];
   for (let i = 0; i < count; i++) {
     const at = start + 16 + 12 * i;
-    sections.push({ gpa: u32(data, at), size: u32(data, at + 4), type: u32(data, at + 8) });
+    const s = { gpa: u32(data, at), size: u32(data, at + 4), type: u32(data, at + 8) };
+    // Whole pages below 4 GiB, each its own: the launch measures them page by page, and two
+    // sections over one page would measure it twice, differently (sev-snp-measure assumes this).
+    if (s.gpa % PAGE_SIZE || s.size % PAGE_SIZE || s.size === 0 || s.gpa + s.size > 2 ** 32) {
+      malformed(
+        `OVMF SEV metadata section ${i} (0x${s.gpa.toString(16)}, ${s.size} bytes) is not ` +
+          "whole pages below 4 GiB",
+      );
+    }
+    const other = sections.findIndex((o) => s.gpa < o.gpa + o.size && o.gpa < s.gpa + s.size);
+    if (other >= 0) malformed(`OVMF SEV metadata sections ${other} and ${i} overlap`);
+    sections.push(s);
   }
   return sections;
 }

@@ -150,6 +150,14 @@ export function metadataSection(
           );
         }
         const tableGpa = tableU32(image, GUIDS.sevHashTableRv, "SEV_HASH_TABLE_RV");
+        // As QEMU's sev_snp_kernel_hashes check: the table lies in this section's page.
+        if (tableGpa < s.gpa || tableGpa >= s.gpa + PAGE_SIZE) {
+          throw new MeasureError(
+            "no-kernel-hashes",
+            `SEV_HASH_TABLE_RV 0x${tableGpa.toString(16)} is not in the SNP_KERNEL_HASHES page ` +
+              `at 0x${s.gpa.toString(16)}`,
+          );
+        }
         gctx.normalPages(s.gpa, sevHashesPage(kernel, tableGpa & 0xfff));
       } else gctx.emptyPages(PageType.ZERO, s.gpa, s.size);
       break;

@@ -26,7 +26,8 @@ Deno.test("parseOvmf: SEV metadata with a bad signature or version is refused wi
   new DataView(meta.buffer).setUint32(4, meta.length, true);
   new DataView(meta.buffer).setUint32(8, 1, true);
   new DataView(meta.buffer).setUint32(12, 1, true);
-  new DataView(meta.buffer).setUint32(16 + 8, 0x10, true); // one KERNEL_HASHES section at GPA 0
+  new DataView(meta.buffer).setUint32(16 + 4, 0x1000, true);
+  new DataView(meta.buffer).setUint32(16 + 8, 0x10, true); // one KERNEL_HASHES page at GPA 0
   const image = (m: Uint8Array) =>
     firmwareImage(4096, [{ guid: GUIDS.sevMetadata, data: u32(0x200) }], [{
       fromEnd: 0x200,
@@ -39,6 +40,31 @@ Deno.test("parseOvmf: SEV metadata with a bad signature or version is refused wi
   const badVersion = meta.slice();
   badVersion[8] = 2;
   assert.equal(errorCode(() => parseOvmf(image(badVersion))), "ovmf-malformed");
+  // Sections are whole pages below 4 GiB, none over another.
+  const sections = (...list: [number, number][]) => {
+    const m = new Uint8Array(16 + 12 * list.length);
+    const v = new DataView(m.buffer);
+    m.set(new TextEncoder().encode("ASEV"));
+    v.setUint32(4, m.length, true);
+    v.setUint32(8, 1, true);
+    v.setUint32(12, list.length, true);
+    list.forEach(([gpa, size], i) => {
+      v.setUint32(16 + 12 * i, gpa, true);
+      v.setUint32(16 + 12 * i + 4, size, true);
+      v.setUint32(16 + 12 * i + 8, 1, true);
+    });
+    return image(m);
+  };
+  assert.equal(parseOvmf(sections([0x800000, 0x9000], [0x809000, 0x1000])).sections.length, 2);
+  for (
+    const [what, bad] of [
+      ["overlap", sections([0x800000, 0x9000], [0x808000, 0x1000])],
+      ["unaligned", sections([0x800001, 0x1000])],
+      ["part of a page", sections([0x800000, 0x900])],
+      ["empty", sections([0x800000, 0])],
+      ["past 4 GiB", sections([0xfffff000, 0x2000])],
+    ] as const
+  ) assert.match(errorCode(() => parseOvmf(bad)), /^ovmf-malformed$/, what);
 });
 
 Deno.test("launchDigest: a changed initrd or cmdline changes the SNP measurement", () => {
@@ -97,6 +123,15 @@ Deno.test("launchDigest: parameters that would wrap into another launch's fields
       JSON.stringify(change, (_, v) => typeof v === "bigint" ? `${v}n` : v),
     );
   }
+  // The kernel hashes table must lie in the SNP_KERNEL_HASHES page the launch measures.
+  const parsed = parseOvmf(ovmf);
+  const table = new Map(parsed.table);
+  table.set(GUIDS.sevHashTableRv, u32(0x900c00));
+  assert.equal(
+    errorCode(() => launchDigest({ ...base, ovmf: { ...parsed, table } })),
+    "no-kernel-hashes",
+  );
+  assert.equal(errorCode(() => launchDigest({ ...base, ovmf: parsed })), "accepted");
   // QEMU hashes a command line up to its first NUL: one with a NUL inside cannot be measured.
   assert.equal(errorCode(() => sevHashesOf(new Uint8Array(1), undefined, "a\0b")), "usage");
   assert.equal(errorCode(() => sevHashesOf(new Uint8Array(1), undefined, "a\ud800")), "usage");

@@ -62,6 +62,11 @@ export interface TdvfSection {
 }
 
 /** Parses the TDVF descriptor an OVMF/TDVF image points to. */
+/** TDVF section types: BFV, CFV, TD_HOB, TempMem, PermMem, Payload, PayloadParam. */
+const MAX_SECTION_TYPE = 6;
+/** Firmware sections are megabytes; more than 4 GiB is no TDVF. */
+const MAX_SECTION_BYTES = 1n << 32n;
+
 export function parseTdvf(ovmf: Ovmf): TdvfSection[] {
   const data = ovmf.data;
   const start = data.length - tableU32(ovmf, TDX_METADATA_GUID, "TDX metadata");
@@ -96,6 +101,19 @@ export function parseTdvf(ovmf: Ovmf): TdvfSection[] {
     if (BigInt(s.rawSize) > s.memorySize) {
       malformed(`section ${i}'s data is larger than its memory`);
     }
+    // TDVF spec §11.3 (TDVF_SECTION.Type 0..6); a section is measured page by page, so one past
+    // 4 GiB of memory or over another would make a digest no TD reports (or take hours).
+    if (s.type > MAX_SECTION_TYPE) malformed(`section ${i} has unknown type ${s.type}`);
+    if (s.memorySize > MAX_SECTION_BYTES || s.memoryAddress + s.memorySize > 1n << 52n) {
+      malformed(
+        `section ${i} of ${s.memorySize} bytes at 0x${s.memoryAddress.toString(16)} is too large`,
+      );
+    }
+    const other = sections.findIndex((o) =>
+      s.memoryAddress < o.memoryAddress + o.memorySize &&
+      o.memoryAddress < s.memoryAddress + s.memorySize
+    );
+    if (other >= 0) malformed(`sections ${other} and ${i} overlap`);
     sections.push(s);
   }
   return sections;

@@ -118,6 +118,26 @@ Deno.test("parseTdvf refuses a descriptor with a bad signature, naming the offse
   );
 });
 
+Deno.test("parseTdvf refuses unknown types, overlapping and oversized sections", () => {
+  const edited = (i: number, field: number, value: bigint | number) => {
+    const image = tdvfImage();
+    const v = new DataView(image.buffer, image.length - 0x400 + 16 + 32 * i);
+    if (typeof value === "bigint") v.setBigUint64(field, value, true);
+    else v.setUint32(field, value, true);
+    return () => parseTdvf(parseOvmf(image));
+  };
+  assert.equal(parseTdvf(parseOvmf(tdvfImage())).length, 4);
+  const refused = (f: () => unknown, pattern: RegExp) =>
+    assert.throws(
+      f,
+      (e) => e instanceof MeasureError && e.code === "ovmf-malformed" && pattern.test(e.message),
+    );
+  refused(edited(1, 24, 99), /section 1 has unknown type 99/);
+  refused(edited(1, 8, 0xffffd000n), /sections 0 and 1 overlap/);
+  // 2^50 bytes: 2.7e11 pages to measure, which ran for hours.
+  refused(edited(3, 16, 1n << 50n), /section 3 of 1125899906842624 bytes .* too large/);
+});
+
 Deno.test("rtmrReplay folds SHA-384(RTMR || digest) from zero", () => {
   const d1 = new Uint8Array(48).fill(1);
   const d2 = new Uint8Array(48).fill(2);

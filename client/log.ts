@@ -59,7 +59,11 @@ export class LogCheck {
   readonly #name: string;
   #queue: Promise<unknown> = Promise.resolve();
 
+  /** The checkpoint as stored when last read or written: what this run's checks extended. */
+  #loaded: string | undefined;
+
   private constructor(o: LogOptions, name: string, lastSeen: string | undefined) {
+    this.#loaded = lastSeen;
     this.#url = o.url === undefined ? undefined : baseUrl(o.url, "log URL");
     this.#fetch = o.fetch;
     this.#storage = o.storage;
@@ -105,17 +109,34 @@ export class LogCheck {
   }
 
   /**
-   * Persists the last checkpoint accepted, unless another run meanwhile stored a larger one
-   * (both were checked against the same earlier checkpoint; the larger tells more).
+   * Persists the larger of the last checkpoint accepted and one another run stored meanwhile —
+   * after checking the two against each other: both extended the checkpoint loaded at `open`,
+   * but two forks of a log do too, and keeping either without comparing them would hide the fork.
    */
   async save(): Promise<void> {
-    const note = this.#client.lastSeenNote;
-    if (note === undefined) return;
-    const size = (n: string) => Number(n.split("\n", 2)[1]);
-    await this.#storage.update(
-      this.#name,
-      (stored) => stored !== undefined && size(stored) > size(note) ? stored : note,
-    );
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (this.#client.lastSeenNote === undefined) return;
+      const stored = await this.#storage.get(this.#name);
+      if (stored !== undefined && stored !== this.#loaded) {
+        try {
+          await this.#client.acceptCheckpoint(stored); // consistency with ours, either way
+        } catch (e) {
+          throw refusal(e);
+        }
+      }
+      const next = this.#client.lastSeenNote; // now the larger of the two
+      let raced = false;
+      await this.#storage.update(this.#name, (current) => {
+        if (current === stored) return next;
+        raced = true; // a third run stored another meanwhile: compare with that one too
+        return current;
+      });
+      if (!raced) {
+        this.#loaded = next;
+        return;
+      }
+    }
+    throw new ClientError("log-unreachable", "the stored checkpoint kept changing; try again");
   }
 
   async #check(

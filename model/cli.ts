@@ -94,6 +94,7 @@ async function readInput(file: string): Promise<SummarizeInput> {
   } catch (e) {
     throw new CliError(`cannot read ${file}: ${message(e)}`);
   }
+  text = text.replace(/^\uFEFF/, ""); // a byte order mark, as editors on Windows write (JSONL's stream drops it too)
   if (!file.endsWith(".json")) return text;
   return requestInput(parseJson(text, file));
 }

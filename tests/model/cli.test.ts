@@ -90,6 +90,18 @@ Deno.test("cli: --model DIR summarises with an Optimum seq2seq export", async ()
   }
 });
 
+Deno.test("cli: a file with a byte order mark reads like one without", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/chat.json`, "\uFEFF" + JSON.stringify({ dialogue: DIALOGUE }));
+    const { code, out, err } = await task([`${dir}/chat.json`]);
+    assert.equal(code, 0, err);
+    assert.ok(out.trim().length > 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("cli: errors are one line and a non-zero exit", async () => {
   const dir = await Deno.makeTempDir();
   try {

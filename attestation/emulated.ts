@@ -22,6 +22,7 @@
  * derived per TCB); no migration agent, ID block or author key; the guest's measurement is what
  * the host says it launched (`launch()`), exactly like the real AMD-SP records it.
  */
+import { fileURLToPath } from "node:url";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import type { Product } from "./policy.ts";
@@ -433,7 +434,7 @@ const STATE_FORMAT = "cloister-emulated-sp/v1";
  */
 export function defaultEmulatedState(): string {
   return Deno.env.get("CLOISTER_EMULATED_SP") ??
-    new URL("../.cache/emulated-sp", import.meta.url).pathname;
+    fileURLToPath(new URL("../.cache/emulated-sp", import.meta.url));
 }
 
 /**

@@ -35,6 +35,7 @@
  * The peer is installed on first run into `.cache/bench/tinfoil-verifier-1.1.0/` with the npm
  * override its dependency tree needs here (never into package.json).
  */
+import { fileURLToPath } from "node:url";
 import { compare, type Ratio, ratio, type Result, summarize } from "./harness.ts";
 import { benchTdx } from "./attestation_tdx.ts";
 import { EmulatedSecureProcessor } from "../attestation/emulated.ts";
@@ -48,7 +49,7 @@ import { evidenceBundle } from "../attestation/providers/provider.ts";
 import { vectorPath } from "../tests/vectors.ts";
 
 const ROUNDS = 6;
-const CACHE = new URL("../.cache/bench/", import.meta.url).pathname;
+const CACHE = fileURLToPath(new URL("../.cache/bench/", import.meta.url));
 const PEER_DIR = `${CACHE}tinfoil-verifier-1.1.0/`;
 const snp = (f: string) => Deno.readFileSync(vectorPath(`attestation/snp/${f}`));
 

@@ -19,6 +19,7 @@
  * wall time also gains from running independent signature checks on WebCrypto's thread pool).
  * The peer is installed on first run into `.cache/bench/dcap-qvl-0.3.9/` (not a dependency).
  */
+import { fileURLToPath } from "node:url";
 import { Buffer } from "node:buffer";
 import { createRequire } from "node:module";
 import { compare, type Ratio, ratio, type Result } from "./harness.ts";
@@ -30,7 +31,7 @@ import { vectorPath } from "../tests/vectors.ts";
 const PEER = "@phala/dcap-qvl@0.3.9";
 /** Wall time (the named ratios) and process CPU time (`-cpu`), which other load barely moves. */
 const CLOCKS = [{ clock: "wall", suffix: "" }, { clock: "cpu", suffix: "-cpu" }] as const;
-const PEER_DIR = new URL("../.cache/bench/dcap-qvl-0.3.9/", import.meta.url).pathname;
+const PEER_DIR = fileURLToPath(new URL("../.cache/bench/dcap-qvl-0.3.9/", import.meta.url));
 
 interface DcapQvl {
   QuoteVerifier: {

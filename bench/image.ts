@@ -15,13 +15,14 @@
  * the floor by that factor; what Deno, onnxruntime and the broker add). Goals: image < 150 MB,
  * boot-to-ready < 30 s under TCG.
  */
+import { fileURLToPath } from "node:url";
 import { type Result, summarize } from "./harness.ts";
 import type { BenchSuite } from "./main.ts";
 import { build, packageTree, treeFile } from "../enclave-image/build.ts";
 import { newc } from "../enclave-image/cpio.ts";
 import { defaultMemory, startVm, type Vm } from "../enclave-image/boot.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const CACHE = `${ROOT}/.cache/enclave-image`;
 const BOOTS = 3;
 const TIMEOUT_MS = 300_000;

@@ -32,6 +32,7 @@
  * `runtime-floor-unpaid-overhead-ms` the same floor without a token.
  * Values > 1 (or > 0 ms) are what the privacy layers cost.
  */
+import { fileURLToPath } from "node:url";
 import { compare, type Ratio, ratio, type Result } from "./harness.ts";
 import type { BenchSuite } from "./main.ts";
 import { chatMessages } from "./model_extractive.ts";
@@ -47,8 +48,8 @@ import { loadSeq2SeqConfig } from "../model/seq2seq.ts";
 const GOALS = { extractiveMs: 2, t5Ratio: 1.01 };
 const INPUT_TOKENS = 512;
 const NEW_TOKENS = 64;
-const BENCH_DIR = new URL("../.cache/bench/runtime/", import.meta.url).pathname;
-const FLOOR = new URL("./gateway_floor.ts", import.meta.url).pathname;
+const BENCH_DIR = fileURLToPath(new URL("../.cache/bench/runtime/", import.meta.url));
+const FLOOR = fileURLToPath(new URL("./gateway_floor.ts", import.meta.url));
 
 const log = (line: string) => console.error(line);
 

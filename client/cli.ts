@@ -14,6 +14,7 @@
  * CLOISTER_EMULATED_SP (where --trust-emulated looks by default). A `--state` elsewhere needs a
  * run with `--allow-write` for that folder.
  */
+import { fileURLToPath } from "node:url";
 import { defaultEmulatedState, loadEmulatedRoot } from "../attestation/emulated.ts";
 import { parsePolicy, type Policy, PolicyError } from "../attestation/policy.ts";
 import type { Certificate } from "../attestation/x509.ts";
@@ -88,7 +89,7 @@ function parseArgs(argv: string[]): Args {
     files: [],
     fresh: false,
     json: false,
-    state: new URL("../.cache/client", import.meta.url).pathname,
+    state: fileURLToPath(new URL("../.cache/client", import.meta.url)),
   };
   const seen = new Set<string>();
   for (let i = 0; i < rest.length; i++) {

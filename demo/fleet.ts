@@ -4,6 +4,7 @@
  * the end-to-end tests (tests/e2e/) both start their world with it. Every process is a child of
  * this one and is stopped by `stop()`; nothing outlives it but what a caller copies out of `dir`.
  */
+import { fileURLToPath } from "node:url";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { toHex } from "../protocol/bytes.ts";
 import { decodeEvidenceBundle } from "../protocol/evidence.ts";
@@ -20,7 +21,7 @@ import {
 import { measuredFiles } from "../runtime/self_measure.ts";
 import { type Child, spawnDeno } from "./spawn.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const DENO = Deno.execPath();
 export const ISSUER_NAME = "issuer.demo.cloister";
 export const LOG_ORIGIN = "log.demo.cloister";

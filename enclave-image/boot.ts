@@ -18,11 +18,12 @@
  *
  * `startVm` is the same launch as a library call (tests and benchmarks use it).
  */
+import { fileURLToPath } from "node:url";
 import { build, type Manifest, sha256hex } from "./build.ts";
 import { QEMU, qemuArgs, QemuConfigError, shellCommand, type VmConfig } from "./qemu.ts";
 import { defaultEmulatedState } from "../attestation/emulated.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const DENO = `${ROOT}/node_modules/.bin/deno`;
 /** Where the runtime answers once it is ready (RFC 9540 gateway key configuration). */
 export const READY_PATH = "/.well-known/ohttp-gateway";

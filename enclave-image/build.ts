@@ -13,6 +13,7 @@
  *                   [--tdvf FILE] [--model DIR] [--issuer-key FILE] [--vcpus N] [--vcpu-type NAME] [--guest-features HEX]
  *                   [--cache DIR] [--quiet]
  */
+import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import zlib from "node:zlib";
@@ -24,7 +25,7 @@ import { vcpuSigOf } from "../attestation/measure/vmsa.ts";
 import { type Entry, newc } from "./cpio.ts";
 import { loadOrder, modName } from "./kmod.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const DENO = `${ROOT}/node_modules/.bin/deno`;
 
 /** The kernel command line (measured): see README.md "Kernel command line". */
@@ -642,7 +643,7 @@ async function runtimeSources(): Promise<{ files: string[]; packages: string[] }
     };
     for (const m of info.modules) {
       if (!m.specifier?.startsWith("file://")) continue;
-      const path = new URL(m.specifier).pathname;
+      const path = fileURLToPath(m.specifier);
       if (!path.startsWith(`${ROOT}/`)) {
         throw new BuildError("bad-graph", `${entry} imports ${path}, outside the checkout`);
       }

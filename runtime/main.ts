@@ -26,6 +26,7 @@
  *   --max-body BYTES          largest encapsulated request (default 262144, at most 16 MiB)
  *   --worker-timeout MS       longest a worker may take (default 30000, at most 2^31 − 1)
  */
+import { fileURLToPath } from "node:url";
 import { KeyEpochs } from "./epochs.ts";
 import { gateway } from "./gateway.ts";
 import { Metrics } from "./metrics.ts";
@@ -177,7 +178,7 @@ async function provider(config: Config, log: (s: string) => void): Promise<Evide
 }
 
 const WORKER = entryPoint("worker", import.meta.url);
-const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+const ROOT = fileURLToPath(new URL("../", import.meta.url)).replace(/\/$/, "");
 
 /**
  * What starts one worker. Workers read the code and the model, load ONNX Runtime, and reach the

@@ -3,12 +3,13 @@
  * the weights once, then serves token ids to the workers over a Unix socket in a directory only
  * this user can enter. Its environment and flags overwrite freed memory (see model_server.ts).
  */
+import { fileURLToPath } from "node:url";
 import { FrameReader } from "./frames.ts";
 import { READY } from "./channel.ts";
 import { childEnv, entryPoint, v8Flags } from "./pool.ts";
 
 const SERVER = entryPoint("model_server", import.meta.url);
-const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+const ROOT = fileURLToPath(new URL("../", import.meta.url)).replace(/\/$/, "");
 
 export interface ModelProcess {
   readonly pid: number;

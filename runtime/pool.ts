@@ -7,6 +7,7 @@
  * requests that find no ready worker get new ones started at once. Frames travel over a Unix
  * socket per worker (`channel.ts`).
  */
+import { fileURLToPath } from "node:url";
 import { readOwnedFrame, writeOwnedFrame } from "./frames.ts";
 import { ChannelListener } from "./channel.ts";
 
@@ -239,7 +240,7 @@ export class WorkerPool {
  * point, enclave-image/build.ts).
  */
 export function entryPoint(name: string, from: string): string {
-  return new URL(`./${name}${from.endsWith(".js") ? ".js" : ".ts"}`, from).pathname;
+  return fileURLToPath(new URL(`./${name}${from.endsWith(".js") ? ".js" : ".ts"}`, from));
 }
 
 /**

@@ -10,6 +10,7 @@
  *
  * The listing is the one `sha256sum` prints, so anyone can recompute it from a checkout.
  */
+import { fileURLToPath } from "node:url";
 import { sha256, sha384 } from "@noble/hashes/sha2.js";
 import { toHex, utf8 } from "../protocol/bytes.ts";
 
@@ -21,7 +22,7 @@ const PINS = ["deno.json", "package.json", "package-lock.json"];
 async function moduleGraph(entry: string): Promise<string[]> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", entry],
-    cwd: ROOT.pathname,
+    cwd: fileURLToPath(ROOT),
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -32,7 +33,7 @@ async function moduleGraph(entry: string): Promise<string[]> {
     specifier?: string;
   }[];
   return modules.filter((m) => m.specifier?.startsWith("file://")).map((m) =>
-    new URL(m.specifier!).pathname
+    fileURLToPath(m.specifier!)
   );
 }
 
@@ -48,7 +49,7 @@ async function walk(dir: string): Promise<string[]> {
 
 /** The `sha256sum`-style listing that is measured (exposed so a publisher can print it). */
 export async function measuredFiles(modelDir?: string): Promise<string> {
-  const root = ROOT.pathname;
+  const root = fileURLToPath(ROOT);
   const paths = [
     ...(await Promise.all(ENTRY_POINTS.map(moduleGraph))).flat(),
     ...PINS.map((p) => root + p),

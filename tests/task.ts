@@ -1,5 +1,6 @@
 /** Runs `deno task NAME …` from the repository root as a user types it (the task's own permissions). */
-const ROOT = new URL("../", import.meta.url).pathname;
+import { fileURLToPath } from "node:url";
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const DENO = `${ROOT}node_modules/.bin/deno`;
 
 export interface TaskOutput {

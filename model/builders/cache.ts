@@ -9,12 +9,13 @@
  * English prose, present on every Debian system), or the repository's Markdown where that is
  * missing.
  */
+import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
 import { type BuildSpec, modelFiles } from "./build.ts";
 
 const HERE = new URL(".", import.meta.url);
 const REPO = new URL("../../", import.meta.url);
-export const DEFAULT_CACHE = new URL(".cache/models/", REPO).pathname;
+export const DEFAULT_CACHE = fileURLToPath(new URL(".cache/models/", REPO));
 
 async function regularFiles(
   dir: string | URL,

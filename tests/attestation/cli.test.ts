@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { reportData } from "../../protocol/evidence.ts";
 import { EmulatedProvider } from "../../attestation/providers/emulated.ts";
@@ -5,8 +6,8 @@ import { evidenceBundle } from "../../attestation/providers/provider.ts";
 import { vectorPath } from "../vectors.ts";
 import { emulatedSp, MEASUREMENT } from "./fixtures.ts";
 
-const DENO = new URL("../../node_modules/.bin/deno", import.meta.url).pathname;
-const CLI = new URL("../../attestation/cli.ts", import.meta.url).pathname;
+const DENO = fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url));
+const CLI = fileURLToPath(new URL("../../attestation/cli.ts", import.meta.url));
 const snp = (f: string) => vectorPath(`attestation/snp/${f}`);
 
 /** Runs the CLI with the permissions of the `verify` task. */
@@ -97,7 +98,7 @@ Deno.test("cli: an emulated bundle needs --trust-emulated, and then says EMULATE
   );
   const file = await Deno.makeTempFile({ suffix: ".cbor" });
   await Deno.writeFile(file, bundle);
-  const state = new URL("../../.cache/test-emulated-sp/genoa", import.meta.url).pathname;
+  const state = fileURLToPath(new URL("../../.cache/test-emulated-sp/genoa", import.meta.url));
   try {
     const untrusted = await verify(file);
     assert.equal(untrusted.code, 1);

@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import {
   answer,
@@ -49,7 +50,7 @@ Deno.test("state: save, load and open keep the same root and chip; only ark.pem 
 
 Deno.test("certificates: AMD's shape with the emulated names; reports need a launched guest", async () => {
   const sp = await EmulatedSecureProcessor.load(
-    new URL("../../.cache/test-emulated-sp/genoa", import.meta.url).pathname,
+    fileURLToPath(new URL("../../.cache/test-emulated-sp/genoa", import.meta.url)),
   );
   const [vcek, ask, ark] = sp.certificates;
   assert.deepEqual([vcek.label, ask.label, ark.label], [
@@ -69,7 +70,7 @@ Deno.test("certificates: AMD's shape with the emulated names; reports need a lau
   assert.deepEqual(key.tcb, sp.identity.tcb);
   assert.deepEqual(key.hwId, sp.identity.chipId);
   const fresh = await EmulatedSecureProcessor.load(
-    new URL("../../.cache/test-emulated-sp/genoa", import.meta.url).pathname,
+    fileURLToPath(new URL("../../.cache/test-emulated-sp/genoa", import.meta.url)),
   );
   await assert.rejects(fresh.report({ reportData: new Uint8Array(64) }), /no guest launched/);
   fresh.launch({ measurement: MEASUREMENT, policy: 0x30000n | (1n << 19n) });

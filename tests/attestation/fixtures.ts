@@ -2,9 +2,10 @@
  * Emulated secure processors for tests, kept in `.cache/test-emulated-sp/<name>` so the RSA-4096
  * keys are generated once per checkout (seconds) and loaded afterwards (milliseconds).
  */
+import { fileURLToPath } from "node:url";
 import { type CreateOptions, EmulatedSecureProcessor } from "../../attestation/emulated.ts";
 
-const ROOT = new URL("../../.cache/test-emulated-sp/", import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL("../../.cache/test-emulated-sp/", import.meta.url));
 const open = new Map<string, Promise<EmulatedSecureProcessor>>();
 
 export function emulatedSp(

@@ -1,8 +1,9 @@
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { runTask } from "../task.ts";
 import { ACCOUNT, EMULATED_STATE, ISSUER_NAME, release, World } from "./world.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 const client = (args: string[], stdin?: string) => runTask("client", args, stdin);
 

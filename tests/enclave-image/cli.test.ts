@@ -1,4 +1,5 @@
 /** `deno task image` and `deno task boot` command lines: mistakes are one line and exit 2. */
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { BuildError, parseArgs } from "../../enclave-image/build.ts";
 
@@ -7,7 +8,7 @@ async function run(script: string, args: string[]) {
     args: [
       "run",
       "-A",
-      new URL(`../../enclave-image/${script}`, import.meta.url).pathname,
+      fileURLToPath(new URL(`../../enclave-image/${script}`, import.meta.url)),
       ...args,
     ],
     stdout: "piped",

@@ -13,6 +13,7 @@
  * - an initrd with one byte changed still boots and serves, but its measurement differs, and a
  *   client pinning the manifest's measurement refuses its evidence (code `measurement`).
  */
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import zlib from "node:zlib";
@@ -27,7 +28,7 @@ import { defaultPolicy, type Policy } from "../../attestation/policy.ts";
 import { ClientError, CloisterClient } from "../../client/mod.ts";
 import { fromHex, toHex } from "../../protocol/bytes.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+const ROOT = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
 const DENO = `${ROOT}/node_modules/.bin/deno`;
 const CACHE = `${ROOT}/.cache/enclave-image`;
 /** From QEMU's start to the runtime answering: under a minute under TCG on a 2-core host. */

@@ -1,4 +1,5 @@
 /** runtime/main.ts's command line: every mistake is one line and exit 2, before anything starts. */
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { parseArgs } from "../../runtime/main.ts";
 import { listenUrl, UsageError } from "../../services/common/cli.ts";
@@ -70,7 +71,7 @@ Deno.test("runtime: an unusable --issuer-key file is one line and exit 2, before
         args: [
           "run",
           "-A",
-          new URL("../../runtime/main.ts", import.meta.url).pathname,
+          fileURLToPath(new URL("../../runtime/main.ts", import.meta.url)),
           "--listen",
           "127.0.0.1:0",
           "--emulated",

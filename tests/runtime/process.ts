@@ -2,6 +2,7 @@
  * Starts the real runtime (`runtime/main.ts`) as its own process for tests, on an ephemeral port,
  * waits for its `ready` line, and finds its children (workers, model process) for memory scans.
  */
+import { fileURLToPath } from "node:url";
 import { spawnDeno, type SpawnOptions } from "../../demo/spawn.ts";
 
 export interface RuntimeProcess {
@@ -15,7 +16,7 @@ export interface RuntimeProcess {
   stop(): Promise<void>;
 }
 
-const MAIN = new URL("../../runtime/main.ts", import.meta.url).pathname;
+const MAIN = fileURLToPath(new URL("../../runtime/main.ts", import.meta.url));
 
 /** The child pids of `pid`, from /proc/PID/task/TID/children. */
 async function children(pid: number): Promise<number[]> {

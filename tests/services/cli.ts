@@ -1,4 +1,5 @@
 /** Runs a service CLI with bad arguments: each must exit 2 with one line `<name>: ...` on stderr. */
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 
 export async function expectUsageErrors(
@@ -9,7 +10,7 @@ export async function expectUsageErrors(
   const lines: string[] = [];
   for (const args of cases) {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL(`../../${main}`, import.meta.url).pathname, ...args],
+      args: ["run", "-A", fileURLToPath(new URL(`../../${main}`, import.meta.url)), ...args],
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { CERT_TABLE_GUIDS, encodeCertTable } from "../../../attestation/snp/abi.ts";
 import { ConfigfsTsmProvider } from "../../../attestation/providers/configfs_tsm.ts";
@@ -179,7 +180,7 @@ Deno.test("detection order: configfs-tsm, then /dev/sev-guest, then /dev/tdx_gue
   );
 });
 
-const CONFIG = new URL("../../../deno.json", import.meta.url).pathname;
+const CONFIG = fileURLToPath(new URL("../../../deno.json", import.meta.url));
 
 Deno.test("detection without --allow-all says why it cannot look, not a permission trace", async () => {
   // Deno allows /sys and /dev only with --allow-all; `deno task runtime` grants less.

@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as ort from "onnxruntime-node";
@@ -171,7 +172,7 @@ Deno.test("the model cache builds once per spec and reuses the folder", async ()
 
 Deno.test("builder CLI: writes a loadable folder; bad usage exits 2 with one line", async () => {
   const out = await Deno.makeTempDir({ prefix: "cloister-cli-" });
-  const cli = new URL("../../../model/builders/cli.ts", import.meta.url).pathname;
+  const cli = fileURLToPath(new URL("../../../model/builders/cli.ts", import.meta.url));
   const run = (...args: string[]) =>
     new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-read", "--allow-write", cli, ...args],

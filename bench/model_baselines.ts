@@ -8,6 +8,7 @@
  * - a naive loop: the merged decoder under ORT's default session options, fetching every output
  *   each step and feeding the presents back, as a first implementation would.
  */
+import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import type { Seq2SeqTokenizer } from "../model/tokenizer.ts";
 
@@ -27,7 +28,11 @@ async function installed(): Promise<boolean> {
 /** Installs transformers.js into the cache folder unless it is there; returns its module. */
 async function transformersJs(log: (line: string) => void) {
   if (!await installed()) {
-    log(`installing @huggingface/transformers@${VERSION} into ${HOME.pathname} (first run only)`);
+    log(
+      `installing @huggingface/transformers@${VERSION} into ${
+        fileURLToPath(HOME)
+      } (first run only)`,
+    );
     await Deno.mkdir(HOME, { recursive: true });
     await Deno.writeTextFile(new URL("package.json", HOME), '{ "private": true }\n');
     const out = await new Deno.Command("npm", {

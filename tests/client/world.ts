@@ -7,6 +7,7 @@
  * echoes its input, so a test sees the request went through. Options make a gateway misbehave
  * the ways a client must catch. The lead's end-to-end tests use the real runtime instead.
  */
+import { fileURLToPath } from "node:url";
 import { EmulatedSecureProcessor } from "../../attestation/emulated.ts";
 import { DHKEM_X25519_HKDF_SHA256 } from "../../protocol/hpke.ts";
 import { utf8 } from "../../protocol/bytes.ts";
@@ -53,8 +54,9 @@ import { emulatedSp } from "../attestation/fixtures.ts";
 export const ISSUER_NAME = "issuer.cloister.test";
 export const LOG_ORIGIN = "log.cloister.test";
 export const ACCOUNT = { name: "alice", secret: "open-sesame" };
-export const EMULATED_STATE = new URL("../../.cache/test-emulated-sp/genoa", import.meta.url)
-  .pathname;
+export const EMULATED_STATE = fileURLToPath(
+  new URL("../../.cache/test-emulated-sp/genoa", import.meta.url),
+);
 
 /** A release whose SEV-SNP measurement is 48 bytes of `byte`. */
 export function release(byte: number): { measurement: Uint8Array; entry: ReleaseEntry } {

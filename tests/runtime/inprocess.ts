@@ -4,6 +4,7 @@
  * worker command the test gives, so tests can drive it with Request objects (fuzzing, failing
  * workers) without a socket in between.
  */
+import { fileURLToPath } from "node:url";
 import { EmulatedProvider } from "../../attestation/providers/emulated.ts";
 import { evidenceBundle } from "../../attestation/providers/provider.ts";
 import { KeyEpochs } from "../../runtime/epochs.ts";
@@ -72,7 +73,7 @@ export function denoScript(
   script: string | URL,
   args: string[] = [],
 ): (channel: string) => Deno.Command {
-  const path = script instanceof URL ? script.pathname : script;
+  const path = script instanceof URL ? fileURLToPath(script) : script;
   return (channel) =>
     new Deno.Command(Deno.execPath(), {
       args: [

@@ -98,7 +98,12 @@ export async function readOwnedFrame(
   const length = new DataView(header.buffer).getUint32(0);
   if (length > MAX_FRAME) throw new FrameError(`frame of ${length} bytes too large`);
   const payload = new Uint8Array(length);
-  await readFull(source, payload);
+  try {
+    await readFull(source, payload);
+  } catch (e) {
+    payload.fill(0); // a frame cut off (its writer crashed or was killed) held plaintext too
+    throw e;
+  }
   return payload;
 }
 

@@ -158,7 +158,8 @@ export function gateway(options: GatewayOptions): (req: Request) => Promise<Resp
       })();
       const outcome = await Promise.race([exchange, timeout]);
       if (outcome === "timeout") {
-        exchange.catch(() => {}); // its failure after the kill is expected
+        // Its failure after the kill is expected; an answer that lands after all is wiped unread.
+        exchange.then((late) => wipe(late), () => {});
         metrics.count("worker-timeout");
         return errorResponse(504, `the summariser took longer than ${timeoutMs} ms`);
       }

@@ -128,3 +128,27 @@ Deno.test("frames round trip through owned buffers", async () => {
   assert.deepEqual(await readOwnedFrame(source), new Uint8Array(0));
   assert.equal(await readOwnedFrame(source), null);
 });
+
+Deno.test("a frame cut off mid-payload is wiped before the error comes back", async () => {
+  const secret = new TextEncoder().encode("the summary of someone's messages");
+  const given: Uint8Array[] = [];
+  let calls = 0;
+  const source = {
+    read: (p: Uint8Array) => {
+      given.push(p);
+      if (calls++ === 0) { // the length header
+        new DataView(p.buffer, p.byteOffset).setUint32(0, 64);
+        return Promise.resolve(4);
+      }
+      if (calls === 2) { // half the payload, then the writer dies
+        p.set(secret);
+        return Promise.resolve(secret.length);
+      }
+      return Promise.reject(new Deno.errors.ConnectionReset("the worker was killed"));
+    },
+  };
+  await assert.rejects(readOwnedFrame(source), Deno.errors.ConnectionReset);
+  const payload = given[1];
+  assert.equal(payload.buffer.byteLength >= 64, true);
+  assert.ok(new Uint8Array(payload.buffer).every((b) => b === 0), "the partial payload is zero");
+});

@@ -23,7 +23,8 @@ export interface SpawnOptions {
 
 /**
  * `deno run --allow-all script args` with freed memory overwritten (MALLOC_PERTURB_, V8's
- * --clear-free-memory) as `deno task runtime` runs it.
+ * --clear-free-memory) and `gc()` exposed (key epochs collect native key copies when they wipe a
+ * key, runtime/epochs.ts), as `deno task runtime` runs it.
  */
 export async function spawnDeno(
   name: string,
@@ -35,7 +36,7 @@ export async function spawnDeno(
     args: [
       "run",
       "--allow-all",
-      "--v8-flags=--clear-free-memory",
+      "--v8-flags=--clear-free-memory,--expose-gc",
       ...options.denoFlags ?? [],
       script,
       ...args,

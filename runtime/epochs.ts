@@ -44,13 +44,24 @@ export interface EpochOptions {
   /** How long a superseded key is still accepted, in seconds (default 60). */
   graceSeconds?: number;
   now?: () => number;
+  /**
+   * Run after a private key is wiped (default: V8's `gc()` when the process has it, i.e. runs
+   * with --expose-gc, as the runtime does). node:crypto copies the key into a KeyObject at every
+   * decapsulation (protocol/hpke/native.ts), and each request's DH output and AEAD key live in
+   * native objects too; they are freed, and with MALLOC_PERTURB_ overwritten, only when the
+   * collector finalises their wrappers — which a quiet runtime might not do for hours.
+   */
+  collect?: () => void;
 }
+
+const v8Collect = () => (globalThis as { gc?: () => void }).gc?.();
 
 export class KeyEpochs {
   readonly #provider: EvidenceProvider;
   readonly #length: number;
   readonly #grace: number;
   readonly #now: () => number;
+  readonly #collect: () => void;
   #current?: Epoch;
   #previous?: Epoch;
   #count = 0;
@@ -60,6 +71,7 @@ export class KeyEpochs {
     this.#length = options.lengthSeconds ?? 600;
     this.#grace = options.graceSeconds ?? 60;
     this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    this.#collect = options.collect ?? v8Collect;
     if (!(this.#length >= 1) || !(this.#grace >= 0) || this.#grace > this.#length) {
       throw new RangeError(
         `epoch length ${this.#length}s and grace ${this.#grace}s: need length ≥ 1 and 0 ≤ grace ≤ length`,
@@ -143,7 +155,7 @@ export class KeyEpochs {
       retireAt: start + this.#length + this.#grace,
     };
     this.#count++;
-    if (this.#previous) wipe(this.#previous.key.privateKey);
+    if (this.#previous) this.#wipe(this.#previous);
     if (this.#current) {
       // Superseded now: accepted until `grace` seconds from now, never past its claims.
       const retireAt = Math.min(this.#current.claims.epochEnd, start + this.#grace);
@@ -164,7 +176,7 @@ export class KeyEpochs {
 
   /** Wipes every private key (shutdown). */
   close(): void {
-    for (const e of [this.#current, this.#previous]) if (e) wipe(e.key.privateKey);
+    for (const e of [this.#current, this.#previous]) if (e) this.#wipe(e);
     this.#current = this.#previous = undefined;
   }
 
@@ -177,12 +189,18 @@ export class KeyEpochs {
   expire(): void {
     const now = this.#now();
     if (this.#previous && now >= this.#previous.retireAt) {
-      wipe(this.#previous.key.privateKey);
+      this.#wipe(this.#previous);
       this.#previous = undefined;
     }
     if (this.#current && now >= this.#current.retireAt) {
-      wipe(this.#current.key.privateKey);
+      this.#wipe(this.#current);
       this.#current = undefined;
     }
+  }
+
+  /** Zeroes an epoch's private key, then has the native copies of it collected (`collect`). */
+  #wipe(epoch: Epoch): void {
+    wipe(epoch.key.privateKey);
+    this.#collect();
   }
 }

@@ -4,13 +4,15 @@
  * request sealed to it — the client gets RFC 9458 §5.3's key problem and fetches fresh keys.
  * Unit tests with an injected clock, then the real runtime with short epochs.
  */
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { KeyEpochs, NoEpochError } from "../../runtime/epochs.ts";
 import { gateway } from "../../runtime/gateway.ts";
 import { Metrics } from "../../runtime/metrics.ts";
 import type { WorkerPool } from "../../runtime/pool.ts";
 import type { Evidence, EvidenceProvider } from "../../attestation/providers/provider.ts";
-import { equalBytes, isZero, utf8 } from "../../protocol/bytes.ts";
+import { equalBytes, fromHex, isZero, utf8 } from "../../protocol/bytes.ts";
+import { scanProcesses } from "./memscan.ts";
 import { type BindingClaims, reportData } from "../../protocol/evidence.ts";
 import {
   decapsulateRequest,
@@ -206,6 +208,38 @@ Deno.test("key configs are cached no longer than a superseded key is accepted", 
     assert.equal(res.headers.get("cache-control"), maxAge);
     epochs.close();
   }
+});
+
+Deno.test("a retired key leaves no copy in the process, native ones included", async () => {
+  // node:crypto copies the key into a KeyObject at each decapsulation: without the collection
+  // after a wipe, those copies outlive it (the control run finds them; the scan can fail).
+  const child = fileURLToPath(new URL("./epoch_child.ts", import.meta.url));
+  const found: Record<string, { retired: number; live: number }> = {};
+  for (const mode of ["collect", "no-collect"]) {
+    const process = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--v8-flags=--clear-free-memory,--expose-gc", child, mode],
+      env: { MALLOC_PERTURB_: "165" },
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = process.stdout.getReader();
+    try {
+      const keys = JSON.parse(new TextDecoder().decode((await reader.read()).value));
+      const { hits } = await scanProcesses([process.pid], [
+        { name: "retired", bytes: fromHex(keys.retired) },
+        { name: "live", bytes: fromHex(keys.live) },
+      ]);
+      const count = (name: string) => hits.filter((h) => h.pattern === name).length;
+      found[mode] = { retired: count("retired"), live: count("live") };
+    } finally {
+      reader.releaseLock();
+      process.kill("SIGKILL");
+      await process.status;
+    }
+  }
+  assert.ok(found["collect"].live >= 1, `the live key is found: ${JSON.stringify(found)}`);
+  assert.ok(found["no-collect"].retired >= 1, `control: copies remain: ${JSON.stringify(found)}`);
+  assert.equal(found["collect"].retired, 0, JSON.stringify(found));
 });
 
 Deno.test("key epochs: nonce evidence binds the current key, its epoch and the nonce", async () => {

@@ -175,6 +175,12 @@ function settings(model: Seq2SeqModel, options: GenerateOptions): Settings {
   positiveInt("promptLookupNumTokens", o.promptLookupNumTokens, 0);
   positiveInt("maxMatchingNgramSize", o.maxMatchingNgramSize, 1);
   // From JavaScript callers without types: an unknown value must not fall back to a default.
+  if (![undefined, "refuse", "truncate"].includes(options.overflow)) {
+    throw new InputError(
+      "bad-input",
+      `overflow must be "refuse" or "truncate", got ${options.overflow}`,
+    );
+  }
   if (options.search !== undefined && options.search !== "greedy" && options.search !== "beam") {
     throw new InputError("bad-input", `search must be "greedy" or "beam", got ${options.search}`);
   }

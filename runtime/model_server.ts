@@ -70,9 +70,17 @@ function encodeAnswer(result: GenerateResult): Uint8Array {
 /** Decodes a model answer (the caller wipes its ids) or throws the model's refusal. */
 export function decodeModelAnswer(frame: Uint8Array): GenerateResult {
   if (frame[0] === MODEL_OK) {
-    const n = new DataView(frame.buffer, frame.byteOffset, frame.length).getUint32(1);
-    const { warnings, stats } = JSON.parse(new TextDecoder().decode(frame.subarray(5 + 4 * n)));
-    return { ids: decodeIds(frame.subarray(5, 5 + 4 * n)), warnings, stats };
+    try {
+      const n = new DataView(frame.buffer, frame.byteOffset, frame.length).getUint32(1);
+      if (5 + 4 * n > frame.length) throw new RangeError("ids past the end");
+      const { warnings, stats } = JSON.parse(new TextDecoder().decode(frame.subarray(5 + 4 * n)));
+      return { ids: decodeIds(frame.subarray(5, 5 + 4 * n)), warnings, stats };
+    } catch (e) {
+      throw new ModelError(
+        "inference-failed",
+        `malformed answer from the model process (${(e as Error).name})`,
+      );
+    }
   }
   const reason = new TextDecoder().decode(frame.subarray(1));
   const colon = reason.indexOf(": ");
@@ -81,9 +89,30 @@ export function decodeModelAnswer(frame: Uint8Array): GenerateResult {
   throw new ModelError(code, message);
 }
 
-async function serveOne(model: Seq2SeqModel, conn: Deno.UnixConn): Promise<void> {
-  const request = await readOwnedFrame(conn);
-  if (!request) return;
+/** How long a worker may take to send its request: it has its ids ready when it connects. */
+const REQUEST_DEADLINE_MS = 5_000;
+
+/** The connection's one request, or null when it sends none in time (then it is closed). */
+async function readRequest(conn: Deno.UnixConn): Promise<Uint8Array | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => {
+      conn.close(); // ends the read below, whose partial frame readOwnedFrame wipes
+      resolve(null);
+    }, REQUEST_DEADLINE_MS);
+  });
+  try {
+    return await Promise.race([readOwnedFrame(conn).catch(() => null), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function serveOne(
+  model: Seq2SeqModel,
+  conn: Deno.UnixConn,
+  request: Uint8Array,
+): Promise<void> {
   let ids: Int32Array | undefined;
   let result: GenerateResult | undefined;
   let answer: Uint8Array | undefined;
@@ -91,9 +120,16 @@ async function serveOne(model: Seq2SeqModel, conn: Deno.UnixConn): Promise<void>
     try {
       const decoded = decodeModelRequest(request);
       ids = decoded.ids;
+      // The model's own summarisation settings, whatever the worker asks: a worker handles
+      // untrusted text, and 64 beams × 4096 tokens would hold this process (and every other
+      // worker's request) for minutes. Only the overflow policy is the request's own.
       // No speculative decoding here: its time per token depends on how much the summary copies
       // the input, which anyone who can time responses (the operator) would learn about.
-      result = await generate(model, ids, { ...decoded.options, promptLookupNumTokens: 0 });
+      result = await generate(model, ids, {
+        ...model.config.summarization,
+        overflow: decoded.options?.overflow === "truncate" ? "truncate" : "refuse",
+        promptLookupNumTokens: 0,
+      });
       answer = encodeAnswer(result);
     } catch (e) {
       const reason = e instanceof ModelError
@@ -124,11 +160,19 @@ async function main(args: string[]): Promise<void> {
   const listener = Deno.listen({ transport: "unix", path: socket });
   await writeOwnedFrame(Deno.stdout, READY);
   let queue = Promise.resolve();
+  const close = (conn: Deno.UnixConn) => {
+    try {
+      conn.close();
+    } catch { /* closed already */ }
+  };
   for await (const conn of listener) {
-    queue = queue.then(() => serveOne(model, conn)).catch(() => {}).finally(() => {
-      try {
-        conn.close();
-      } catch { /* closed by the worker */ }
+    // Requests are read as they come and generated one at a time: a connection that sends
+    // nothing (or half a frame) is dropped after its deadline without holding up the others.
+    readRequest(conn).then((request) => {
+      if (!request) return close(conn);
+      queue = queue.then(() => serveOne(model, conn, request)).catch(() => {}).finally(() =>
+        close(conn)
+      );
     });
   }
 }

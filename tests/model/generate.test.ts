@@ -301,6 +301,8 @@ Deno.test("bad input gives typed errors; over-length input is refused or truncat
       "bad-input",
     );
     assert.equal(await code(generate(m, [5, 1], { ...untyped, search: "beam" })), "bad-input");
+    const overflow = { overflow: "whatever" } as unknown as object; // it cut the input before
+    assert.equal(await code(generate(m, [5, 1], overflow)), "bad-input");
 
     const long = new Int32Array(m.contextLength + 40).fill(77);
     long[long.length - 1] = 1; // </s>

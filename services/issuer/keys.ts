@@ -26,6 +26,8 @@ export interface RotationPolicy {
 
 export class IssuerKeyStore {
   #keys: IssuerKeys;
+  /** The files lag the keys in memory: a write failed (or never happened) and must be redone. */
+  #dirty = false;
 
   private constructor(
     readonly dir: string,
@@ -52,6 +54,11 @@ export class IssuerKeyStore {
       );
     }
     const store = new IssuerKeyStore(dir, policy, keys);
+    // A crash between the two writes, or before the first, left origin-keys.json behind
+    // keys.json; nothing may change on this refresh, so compare rather than wait for a change.
+    const origin = await readIfExists(`${dir}/origin-keys.json`);
+    store.#dirty = !bytes || !origin ||
+      new TextDecoder().decode(origin) !== new TextDecoder().decode(bytes);
     await store.refresh(now);
     return store;
   }
@@ -103,18 +110,17 @@ export class IssuerKeyStore {
       changed = true;
     }
     this.#keys = { issuerName: this.#keys.issuerName, keys: kept };
-    if (changed) await this.#persist();
+    if (changed) this.#dirty = true;
+    if (this.#dirty) await this.#persist();
     return changed;
   }
 
+  /** Writes both files; only when both are written do they stop lagging (a failure retries). */
   async #persist(): Promise<void> {
-    const enc = new TextEncoder();
-    await writeAtomic(`${this.dir}/keys.json`, enc.encode(formatIssuerKeys(this.#keys)), 0o600);
-    await writeAtomic(
-      `${this.dir}/origin-keys.json`,
-      enc.encode(formatIssuerKeys(this.#keys)),
-      0o600,
-    );
+    const text = new TextEncoder().encode(formatIssuerKeys(this.#keys));
+    await writeAtomic(`${this.dir}/keys.json`, text, 0o600);
+    await writeAtomic(`${this.dir}/origin-keys.json`, text, 0o600);
+    this.#dirty = false;
   }
 }
 

@@ -25,7 +25,7 @@ import {
   runMain,
   UsageError,
 } from "../common/cli.ts";
-import { writeAtomic } from "../common/files.ts";
+import { readIfExists, writeAtomic } from "../common/files.ts";
 import { startServer } from "../common/http.ts";
 import { RateLimiter } from "../common/ratelimit.ts";
 import { accountLine, bearerAccounts, parseAccounts } from "./accounts.ts";
@@ -84,8 +84,12 @@ async function serve(args: string[]): Promise<number> {
     signals: true,
     onListen: (addr) => console.log(`issuer ${name} on ${listenUrl(addr)}`),
   });
-  // Rotate on time even when idle, so origin-keys.json always holds the next key in advance.
-  const timer = setInterval(() => keys.refresh(now()).catch(() => {}), 60_000);
+  // Rotate on time even when idle, so origin-keys.json always holds the next key in advance: at
+  // least four checks per rotation (with --rotate 60 a minute's timer made keys just as used).
+  const timer = setInterval(
+    () => keys.refresh(now()).catch(() => {}),
+    Math.min(60_000, policy.rotate * 250),
+  );
   await server.finished;
   clearInterval(timer);
   return 0;
@@ -107,14 +111,25 @@ function account(args: string[]): number {
 
 async function exportOriginKeys(args: string[]): Promise<number> {
   const p = parseArgs(args, ["dir", "name", "out"]);
-  const keys = await IssuerKeyStore.open(required(p, "dir"), issuerName(required(p, "name")), {
-    rotate: DAY,
-    accept: DAY,
-  }, now());
-  const text = new TextDecoder().decode(await Deno.readFile(`${keys.dir}/origin-keys.json`));
+  const dir = required(p, "dir");
+  const name = issuerName(required(p, "name"));
+  // A folder with keys belongs to its issuer, which may be serving (and rotating) right now:
+  // read it, never write it. Only a folder without keys gets its first ones here.
+  const existing = await readIfExists(`${dir}/keys.json`);
+  if (!existing) await IssuerKeyStore.open(dir, name, { rotate: DAY, accept: DAY }, now());
+  const origin = await readIfExists(`${dir}/origin-keys.json`);
+  if (!origin) {
+    throw new UsageError(`--dir ${dir} has keys but no origin-keys.json yet: start its issuer`);
+  }
+  const keys = parseIssuerKeys(new TextDecoder().decode(origin));
+  if (keys.issuerName !== name) {
+    throw new UsageError(
+      `--dir ${dir} holds the keys of issuer "${keys.issuerName}", not "${name}"`,
+    );
+  }
   await writeAtomic(
     required(p, "out"),
-    new TextEncoder().encode(formatIssuerKeys(parseIssuerKeys(text))),
+    new TextEncoder().encode(formatIssuerKeys(keys)),
     0o600,
   );
   return 0;

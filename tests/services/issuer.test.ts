@@ -1,8 +1,10 @@
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import {
   cloisterChallenge,
   currentKey,
   DIRECTORY_PATH,
+  formatIssuerKeys,
   MEDIA_BATCH_REQUEST,
   MEDIA_REQUEST,
   parseIssuerDirectory,
@@ -142,6 +144,47 @@ Deno.test("issuer keys rotate: next epoch made ahead, expired keys dropped from 
   const again = await IssuerKeyStore.open(dir, NAME, { rotate: 10, accept: 5 }, 116);
   assert.deepEqual(again.current(116).keyId, store.current(116).keyId);
   await assert.rejects(IssuerKeyStore.open(dir, "other.example", { rotate: 10, accept: 5 }, 116));
+  // A crash after keys.json but before origin-keys.json: the next open writes what runtimes read,
+  // though no key changes (it waited for the next rotation, a day by default).
+  await Deno.remove(`${dir}/origin-keys.json`);
+  await IssuerKeyStore.open(dir, NAME, { rotate: 10, accept: 5 }, 116);
+  assert.deepEqual(await origin(), [2, 3]);
+  await Deno.writeTextFile(
+    `${dir}/origin-keys.json`,
+    formatIssuerKeys({ issuerName: NAME, keys: [] }).replace("[]", "[ ]"),
+  );
+  await IssuerKeyStore.open(dir, NAME, { rotate: 10, accept: 5 }, 116);
+  assert.deepEqual(await origin(), [2, 3]);
+});
+
+Deno.test("export-origin-keys reads a serving issuer's folder and never rotates it", async () => {
+  const dir = await Deno.makeTempDir();
+  // Keys of 1970 with 10-second epochs: opened now with export's one-day policy, the old export
+  // rotated them and wrote both files beside the serving issuer.
+  await IssuerKeyStore.open(dir, NAME, { rotate: 10, accept: 5 }, 100);
+  const before = await Deno.readTextFile(`${dir}/keys.json`);
+  const out = `${dir}/exported.json`;
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      fileURLToPath(new URL("../../services/issuer/main.ts", import.meta.url)),
+      "export-origin-keys",
+      "--dir",
+      dir,
+      "--name",
+      NAME,
+      "--out",
+      out,
+    ],
+    stderr: "piped",
+  }).output();
+  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+  assert.equal(await Deno.readTextFile(`${dir}/keys.json`), before, "keys.json untouched");
+  assert.deepEqual(
+    parseIssuerKeys(await Deno.readTextFile(out)).keys.map((k) => k.epoch),
+    [1, 2],
+  );
 });
 
 Deno.test("issuer CLI: one readable line and exit 2 on bad input", async () => {

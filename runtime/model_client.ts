@@ -35,16 +35,17 @@ export async function remoteSummarizer(
     config,
     async generate(ids, options) {
       const request = encodeModelRequest(ids, options);
-      const conn = await Deno.connect({ transport: "unix", path: socket });
+      let conn: Deno.UnixConn | undefined;
       let answer: Uint8Array | null = null;
       try {
+        conn = await Deno.connect({ transport: "unix", path: socket });
         await writeOwnedFrame(conn, request);
         answer = await readOwnedFrame(conn);
         if (!answer) throw new Error("the model process closed the connection");
         return decodeModelAnswer(answer);
       } finally {
-        wipe(request, answer ?? undefined);
-        conn.close();
+        wipe(request, answer ?? undefined); // token ids, even when the connect failed
+        conn?.close();
       }
     },
   });

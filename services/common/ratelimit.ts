@@ -19,7 +19,8 @@ export class RateLimiter {
     const t = this.now();
     let b = this.#buckets.get(key);
     if (b) {
-      b.tokens = Math.min(this.burst, b.tokens + (t - b.at) * this.perSecond);
+      // A clock stepping back refills nothing (and takes nothing away).
+      b.tokens = Math.min(this.burst, b.tokens + Math.max(0, t - b.at) * this.perSecond);
       b.at = t;
     } else {
       if (this.#buckets.size >= this.maxKeys && !this.#sweep(t)) return false;

@@ -36,7 +36,8 @@ export function accountLine(name: string, secret: string): string {
 /** The bearer-secret check over parsed accounts. */
 export function bearerAccounts(accounts: Map<string, Uint8Array>): AccountCheck {
   return (req) => {
-    const m = /^Bearer ([A-Za-z0-9._-]{1,64}):(\S{1,256})$/.exec(
+    // The scheme is case-insensitive (RFC 9110 §11.1); name and secret are not.
+    const m = /^[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9._-]{1,64}):(\S{1,256})$/.exec(
       req.headers.get("authorization") ?? "",
     );
     if (!m) return undefined;

@@ -80,7 +80,10 @@ Deno.test("issuer: directory, single and batched issuance, tokens redeem once at
     assert.equal(single.type, "application/private-token-response");
     const token = voprf.finalizeToken(state, single.body);
     const batch = voprf.createBatchTokenRequest(challenge, key.tokenKey, 4);
-    const answer = await post(url, batch.request, MEDIA_BATCH_REQUEST);
+    // The scheme's case does not matter (RFC 9110 §11.1).
+    const answer = await post(url, batch.request, MEDIA_BATCH_REQUEST, {
+      authorization: "bearer alice:open-sesame",
+    });
     assert.equal(answer.status, 200);
     const tokens = voprf.finalizeBatchTokens(batch.states, answer.body);
     const originKeys = parseIssuerKeys(await Deno.readTextFile(`${dir}/origin-keys.json`));
@@ -126,6 +129,16 @@ Deno.test("issuer: bad requests get 401/413/415/422/429 and it keeps serving", a
     assert.equal(refused.status, 422);
     assert.match(new TextDecoder().decode(refused.body), /batch of 4 tokens is over .* burst of 3/);
   }, 3);
+});
+
+Deno.test("rate limiter: a clock stepping back neither refills nor drains a bucket", () => {
+  let t = 1000;
+  const limiter = new RateLimiter(1, 2, 10, () => t);
+  assert.equal(limiter.take("a", 2), true);
+  t -= 3600; // an hour back: the bucket stays empty, not an hour in debt
+  assert.equal(limiter.take("a"), false);
+  t += 1;
+  assert.equal(limiter.take("a"), true);
 });
 
 Deno.test("issuer keys rotate: next epoch made ahead, expired keys dropped from origin-keys.json", async () => {

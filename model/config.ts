@@ -77,8 +77,11 @@ function optionalId(path: string, obj: Json, name: string): number | undefined {
 
 function ids(path: string, obj: Json, name: string): number[] {
   const v = obj[name];
-  if (Array.isArray(v)) return v.map((_, i) => field(path, v as unknown as Json, String(i), 0));
-  return [field(path, obj, name, 0)];
+  if (!Array.isArray(v)) return [field(path, obj, name, 0)];
+  if (v.length === 0) {
+    throw new ModelFolderError("bad-config", `field "${name}" is an empty list`, path);
+  }
+  return v.map((x, i) => field(path, { [`${name}[${i}]`]: x }, `${name}[${i}]`, 0));
 }
 
 function defaults(path: string, obj: Json): GenerationDefaults {

@@ -59,6 +59,8 @@ Deno.test("generation_config.json overrides config.json; its bad fields are name
   );
   bad({ decoder_start_token_id: 32128 }, /decoder_start_token_id 32128 is not below vocab_size/);
   bad({ eos_token_id: [1, 99999] }, /eos_token_id\[1\] 99999 is not below vocab_size/);
+  bad({ eos_token_id: [1, "x"] }, /field "eos_token_id\[1\]" must be a non-negative integer/);
+  bad({ eos_token_id: [] }, /field "eos_token_id" is an empty list/);
   bad({ max_length: 1 }, /field "max_length" must be an integer ≥ 2, got 1/);
 });
 

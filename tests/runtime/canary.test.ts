@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { idPatterns, type Pattern, scanProcesses, textPatterns } from "./memscan.ts";
 import { startRuntime } from "./process.ts";
+import { TestIssuer } from "./issuer.ts";
 import { summarize } from "./send.ts";
 import { toHex } from "../../protocol/bytes.ts";
 import { loadSeq2SeqConfig } from "../../model/seq2seq.ts";
@@ -72,9 +73,18 @@ async function proof(args: string[], extraPatterns: (secret: string) => Promise<
     await held.kill();
   }
 
-  const runtime = await startRuntime(["--emulated", "--no-tokens", "--pool", "1", ...args]);
+  // Paid with a real token: the redemption runs while the worker reads the text (service.ts).
+  const issuer = await TestIssuer.open();
+  const runtime = await startRuntime([
+    "--emulated",
+    "--issuer-key",
+    issuer.keyFile,
+    "--pool",
+    "1",
+    ...args,
+  ]);
   try {
-    const answer = await summarize(runtime.url, messages(secret));
+    const answer = await summarize(runtime.url, messages(secret), await issuer.token());
     assert.equal(answer.status, 200, JSON.stringify(answer));
     // The worker that read the request exits after answering; give it a moment to be gone.
     await new Promise((r) => setTimeout(r, 500));
@@ -90,6 +100,7 @@ async function proof(args: string[], extraPatterns: (secret: string) => Promise<
     );
   } finally {
     await runtime.stop();
+    await issuer.close();
   }
 }
 

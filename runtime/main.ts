@@ -36,7 +36,13 @@ import { startModelProcess } from "./model_process.ts";
 import { hostMeasurement } from "./self_measure.ts";
 import { fetchLogProof } from "./transparency.ts";
 import { toHex } from "../protocol/bytes.ts";
-import { listenUrl, MAX_TIMER_MS, parseListen, UsageError } from "../services/common/cli.ts";
+import {
+  integerOption,
+  listenUrl,
+  MAX_TIMER_MS,
+  parseListen,
+  UsageError,
+} from "../services/common/cli.ts";
 import { MAX_FRAME } from "./frames.ts";
 import type { TransparencyProof } from "../protocol/evidence.ts";
 import { defaultEmulatedState, EmulatedSecureProcessor } from "../attestation/emulated.ts";
@@ -77,22 +83,6 @@ const VALUED = new Set([
   "--worker-timeout",
 ]);
 
-/** A decimal integer option in `min..max` ("", "0x10", "1e2" and " 5" are refused). */
-function integer(
-  name: string,
-  value: string | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
-  if (!(n >= min && n <= max)) {
-    throw new UsageError(`${name} must be an integer ${min}..${max}, not "${value}"`);
-  }
-  return n;
-}
-
 /** Shortest grace (s): rotation runs on a 1 s tick and waits for evidence. */
 const MIN_GRACE = 2;
 
@@ -113,6 +103,9 @@ export function parseArgs(args: string[]): Config {
   }
   const listen = values.get("--listen");
   if (!listen) throw new UsageError("--listen HOST:PORT is required");
+  const option = (name: string, fallback: number, min: number, max: number) =>
+    integerOption(name, values.get(name), fallback, min, max);
+  const epoch = option("--epoch", 600, MIN_GRACE, MAX_EPOCH);
   const config: Config = {
     ...parseListen(listen),
     emulated: flags.has("--emulated"),
@@ -122,22 +115,14 @@ export function parseArgs(args: string[]): Config {
     issuerKey: values.get("--issuer-key"),
     noTokens: flags.has("--no-tokens"),
     log: values.get("--log"),
-    epoch: integer("--epoch", values.get("--epoch"), 600, MIN_GRACE, MAX_EPOCH),
-    grace: 0, // below: bounded by --epoch
-    pool: integer("--pool", values.get("--pool"), 2, 1, 64),
+    epoch,
+    // At least MIN_GRACE: the successor's evidence must come before the old epoch's claims end.
+    grace: option("--grace", Math.min(60, epoch), MIN_GRACE, epoch),
+    pool: option("--pool", 2, 1, 64),
     // A request travels to its worker in one frame.
-    maxBody: integer("--max-body", values.get("--max-body"), 256 * 1024, 1, MAX_FRAME),
-    workerTimeout: integer(
-      "--worker-timeout",
-      values.get("--worker-timeout"),
-      30_000,
-      1,
-      MAX_TIMER_MS,
-    ),
+    maxBody: option("--max-body", 256 * 1024, 1, MAX_FRAME),
+    workerTimeout: option("--worker-timeout", 30_000, 1, MAX_TIMER_MS),
   };
-  // At least MIN_GRACE: the successor's evidence must come before the old epoch's claims end.
-  const grace = values.get("--grace");
-  config.grace = integer("--grace", grace, Math.min(60, config.epoch), MIN_GRACE, config.epoch);
   if (!config.issuerKey && !config.noTokens) {
     throw new UsageError(
       "no --issuer-key given: refusing to serve without token checks (pass --no-tokens for development)",

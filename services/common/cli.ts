@@ -68,6 +68,29 @@ export function required(parsed: ParsedArgs, name: string): string {
   return v;
 }
 
+/**
+ * A flag's value as a decimal integer in `min..max`, or `fallback` when absent ("", "0x10", "1e2"
+ * and " 5" are refused, which Number() would read as 0, 16, 100 and 5).
+ */
+export function integerOption(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (value === undefined) return fallback;
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new UsageError(
+      min === 1 && max === Number.MAX_SAFE_INTEGER
+        ? `${flag} must be a positive integer, not "${value}"`
+        : `${flag} must be an integer ${min}..${max}, not "${value}"`,
+    );
+  }
+  return n;
+}
+
 /** A positive integer flag with a default, at most `max`. */
 export function intFlag(
   parsed: ParsedArgs,
@@ -75,16 +98,7 @@ export function intFlag(
   fallback: number,
   max = Number.MAX_SAFE_INTEGER,
 ): number {
-  const v = parsed.flags.get(name);
-  if (v === undefined) return fallback;
-  if (!/^[0-9]+$/.test(v) || Number(v) < 1 || Number(v) > max) {
-    throw new UsageError(
-      max === Number.MAX_SAFE_INTEGER
-        ? `--${name} must be a positive integer, not "${v}"`
-        : `--${name} must be an integer 1..${max}, not "${v}"`,
-    );
-  }
-  return Number(v);
+  return integerOption(`--${name}`, parsed.flags.get(name), fallback, 1, max);
 }
 
 /** The longest delay setTimeout keeps (ms): a longer one fires at once. */

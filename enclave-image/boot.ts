@@ -452,8 +452,8 @@ async function main(args: string[]): Promise<number> {
       log: (l) => say(`build: ${l}`),
     });
   }
+  const manifest = JSON.parse(Deno.readTextFileSync(`${o.image}/manifest.json`)) as Manifest;
   if (o.printCommand) {
-    const manifest = JSON.parse(Deno.readTextFileSync(`${o.image}/manifest.json`)) as Manifest;
     const args = qemuArgs({
       platform: o.platform,
       vmlinuz: `${o.image}/vmlinuz`,
@@ -485,11 +485,7 @@ async function main(args: string[]): Promise<number> {
         `${o.platform.toUpperCase()} host are needed); use --print-command for the ${o.platform} command`,
     );
   }
-  firmwareFor(
-    JSON.parse(Deno.readTextFileSync(`${o.image}/manifest.json`)) as Manifest,
-    o.image,
-    o.ovmf,
-  ); // refused before anything starts
+  const firmware = firmwareFor(manifest, o.image, o.ovmf); // refused before anything starts
   say(`booting ${o.image} under TCG`);
   const vm = await startVm({
     image: o.image,
@@ -498,7 +494,7 @@ async function main(args: string[]): Promise<number> {
     log: o.log,
     spState: o.spState,
     progress: say,
-    ...(o.ovmf ? { firmware: o.ovmf } : {}),
+    firmware,
   });
   let interrupted = false;
   const onSignal = () => {

@@ -7,7 +7,7 @@
  * made one rotation ahead, so origins reading `DIR/origin-keys.json` (written at every change)
  * know a key before any token of it exists. Keys past notAfter are dropped and wiped.
  */
-import { wipe } from "../../protocol/bytes.ts";
+import { equalBytes, wipe } from "../../protocol/bytes.ts";
 import {
   formatIssuerKeys,
   type IssuerKey,
@@ -57,8 +57,7 @@ export class IssuerKeyStore {
     // A crash between the two writes, or before the first, left origin-keys.json behind
     // keys.json; nothing may change on this refresh, so compare rather than wait for a change.
     const origin = await readIfExists(`${dir}/origin-keys.json`);
-    store.#dirty = !bytes || !origin ||
-      new TextDecoder().decode(origin) !== new TextDecoder().decode(bytes);
+    store.#dirty = !bytes || !origin || !equalBytes(origin, bytes);
     await store.refresh(now);
     return store;
   }

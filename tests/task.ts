@@ -9,6 +9,17 @@ export interface TaskOutput {
   err: string;
 }
 
+/** Runs `deno run -A SCRIPT args`, SCRIPT relative to the repository root. */
+export async function runScript(script: string, args: string[]): Promise<TaskOutput> {
+  const { code, stdout, stderr } = await new Deno.Command(DENO, {
+    args: ["run", "-A", `${ROOT}${script}`, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
+}
+
 export async function runTask(name: string, args: string[], stdin?: string): Promise<TaskOutput> {
   const child = new Deno.Command(DENO, {
     args: ["task", "--quiet", name, ...args],

@@ -1,21 +1,12 @@
 /** `deno task image` and `deno task boot` command lines: mistakes are one line and exit 2. */
-import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { BuildError, parseArgs } from "../../enclave-image/build.ts";
+import { runScript } from "../task.ts";
 
-async function run(script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      fileURLToPath(new URL(`../../enclave-image/${script}`, import.meta.url)),
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, err: new TextDecoder().decode(out.stderr).trim() };
-}
+const run = async (script: string, args: string[]) => {
+  const { code, err } = await runScript(`enclave-image/${script}`, args);
+  return { code, err: err.trim() };
+};
 
 Deno.test("image: --guest-features is 64-bit hex with SNP active, with 0x or 0X or without", () => {
   for (const v of ["0x11", "0X11", "11"]) {

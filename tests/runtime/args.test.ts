@@ -1,8 +1,8 @@
 /** runtime/main.ts's command line: every mistake is one line and exit 2, before anything starts. */
-import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { parseArgs } from "../../runtime/main.ts";
 import { listenUrl, UsageError } from "../../services/common/cli.ts";
+import { runScript } from "../task.ts";
 
 const BASE = ["--listen", "127.0.0.1:0", "--no-tokens"];
 
@@ -67,23 +67,16 @@ Deno.test("runtime: an unusable --issuer-key file is one line and exit 2, before
         /not JSON/,
       ]] as const
     ) {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          fileURLToPath(new URL("../../runtime/main.ts", import.meta.url)),
-          "--listen",
-          "127.0.0.1:0",
-          "--emulated",
-          "--emulated-state",
-          `${dir}/sp`,
-          "--issuer-key",
-          file,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const err = new TextDecoder().decode(out.stderr);
+      const out = await runScript("runtime/main.ts", [
+        "--listen",
+        "127.0.0.1:0",
+        "--emulated",
+        "--emulated-state",
+        `${dir}/sp`,
+        "--issuer-key",
+        file,
+      ]);
+      const { err } = out;
       assert.equal(out.code, 2, err);
       assert.match(err, new RegExp(`^runtime: --issuer-key ${file}: `));
       assert.match(err, message);

@@ -1,6 +1,6 @@
 /** Runs a service CLI with bad arguments: each must exit 2 with one line `<name>: ...` on stderr. */
-import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
+import { runScript } from "../task.ts";
 
 export async function expectUsageErrors(
   main: string,
@@ -9,12 +9,8 @@ export async function expectUsageErrors(
 ): Promise<string[]> {
   const lines: string[] = [];
   for (const args of cases) {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", fileURLToPath(new URL(`../../${main}`, import.meta.url)), ...args],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const err = new TextDecoder().decode(out.stderr).trim();
+    const out = await runScript(main, args);
+    const err = out.err.trim();
     assert.equal(out.code, 2, `${args.join(" ")}: ${err}`);
     assert.equal(err.split("\n").length, 1, err);
     assert.match(err, new RegExp(`^${name}: `));

@@ -1,4 +1,3 @@
-import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import {
   cloisterChallenge,
@@ -15,6 +14,7 @@ import {
 } from "../../protocol/privacypass.ts";
 import { startServer } from "../../services/common/http.ts";
 import { expectUsageErrors } from "./cli.ts";
+import { runScript } from "../task.ts";
 import { RateLimiter } from "../../services/common/ratelimit.ts";
 import { accountLine, bearerAccounts, parseAccounts } from "../../services/issuer/accounts.ts";
 import { IssuerKeyStore } from "../../services/issuer/keys.ts";
@@ -177,22 +177,16 @@ Deno.test("export-origin-keys reads a serving issuer's folder and never rotates 
   await IssuerKeyStore.open(dir, NAME, { rotate: 10, accept: 5 }, 100);
   const before = await Deno.readTextFile(`${dir}/keys.json`);
   const out = `${dir}/exported.json`;
-  const run = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      fileURLToPath(new URL("../../services/issuer/main.ts", import.meta.url)),
-      "export-origin-keys",
-      "--dir",
-      dir,
-      "--name",
-      NAME,
-      "--out",
-      out,
-    ],
-    stderr: "piped",
-  }).output();
-  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+  const run = await runScript("services/issuer/main.ts", [
+    "export-origin-keys",
+    "--dir",
+    dir,
+    "--name",
+    NAME,
+    "--out",
+    out,
+  ]);
+  assert.equal(run.code, 0, run.err);
   assert.equal(await Deno.readTextFile(`${dir}/keys.json`), before, "keys.json untouched");
   assert.deepEqual(
     parseIssuerKeys(await Deno.readTextFile(out)).keys.map((k) => k.epoch),
